@@ -1,0 +1,1 @@
+"""Thin typer commands, one module per subcommand: parse options, call one library function, print."""

@@ -1,0 +1,16 @@
+"""`neuface detect`: Detect, align and save faces into aligned/ (DFL scripts 3/4)."""
+
+from __future__ import annotations
+
+import typer
+
+from neuface.commands._context import STUB_SETTINGS, not_available
+
+COMMAND_SETTINGS = {
+    **STUB_SETTINGS,
+    "help": "Detect, align and save faces into aligned/ (DFL scripts 3/4) (not available yet).",
+}
+
+
+def command(ctx: typer.Context) -> None:
+    not_available("detect")

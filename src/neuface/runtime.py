@@ -1,0 +1,219 @@
+"""The one place that decides where and how models run.
+
+Torch device (`auto` = CUDA when available), mixed-precision policy, TF32/cudnn switches, seeds and
+onnxruntime execution providers. No other module calls `torch.cuda` or builds ORT provider lists:
+they ask this module, so device policy changes in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neuface.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_CHOICES = "auto|cpu|cuda|cuda:N"
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """CPU feature flags from /proc/cpuinfo (empty where unavailable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AMX-BF16 or AVX512-BF16, where bf16 autocast is faster than fp32."""
+    flags = cpu_flags()
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn `auto|cpu|cuda|cuda:N` into a torch.device, with a clear error when CUDA is missing."""
+    import torch
+
+    spec = (spec or "auto").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {spec}: CUDA is not available (torch {torch.__version__}); use --device cpu")
+        index = 0 if spec == "cuda" else _parse_index(spec)
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        return torch.device(f"cuda:{index}")
+    raise UsageError(f"--device {spec!r}: expected {DEVICE_CHOICES}")
+
+
+def _parse_index(spec: str) -> int:
+    try:
+        return int(spec.split(":", 1)[1])
+    except ValueError as exc:
+        raise UsageError(f"--device {spec!r}: expected {DEVICE_CHOICES}") from exc
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to run a model: autocast dtype (None = fp32) and whether a GradScaler is needed."""
+
+    name: str  # fp32 | bf16 | fp16
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        import torch
+
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
+
+    @property
+    def needs_grad_scaler(self) -> bool:
+        return self.name == "fp16"
+
+
+def choose_precision(device: torch.device, override: str = "auto") -> Precision:
+    """bf16 where the hardware has native bf16 (Ampere+ GPUs, AMX/AVX512-BF16 CPUs), fp16 on older GPUs,
+    fp32 otherwise; `override` (fp32|bf16|fp16) wins."""
+    import torch
+
+    override = (override or "auto").lower()
+    if override not in PRECISION_CHOICES:
+        raise UsageError(f"--precision {override!r}: expected one of {', '.join(PRECISION_CHOICES)}")
+    if override != "auto":
+        return Precision(override)
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        return Precision("bf16" if major >= 8 else "fp16")
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return Precision("bf16")
+    return Precision("fp32")
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: Precision) -> Iterator[None]:
+    """Autocast context for the chosen precision (a no-op for fp32)."""
+    import torch
+
+    dtype = precision.autocast_dtype
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def grad_scaler(device: torch.device, precision: Precision) -> Any:
+    """A GradScaler for fp16 training, else a disabled one (same interface either way)."""
+    import torch
+
+    return torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler and device.type == "cuda")
+
+
+def configure_backends(device: torch.device) -> None:
+    """TF32 matmuls/convs on Ampere+, cudnn autotuning for fixed shapes."""
+    import torch
+
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        if major >= 8:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (for timing); no-op on CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def cuda_summary() -> dict[str, Any]:
+    """CUDA / cuDNN visibility for `doctor`."""
+    import torch
+
+    info: dict[str, Any] = {
+        "cuda_available": torch.cuda.is_available(),
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "devices": [],
+    }
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            info["devices"].append({"index": i, "name": p.name, "memory_gb": round(p.total_memory / 2**30, 1),
+                                    "capability": f"{p.major}.{p.minor}"})
+    return info
+
+
+def ort_available_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return list(ort.get_available_providers())
+
+
+def ort_providers(device: str | torch.device = "auto") -> list[Any]:
+    """onnxruntime providers for a device: CUDA (when requested/auto and present), always CPU last.
+
+    TensorRT is never required.
+    """
+    available = ort_available_providers()
+    if not available:
+        raise UsageError("onnxruntime is not installed: pip install 'neuface[cpu]' (or 'neuface[gpu]' on CUDA)")
+    dev = str(device)
+    want_cuda = dev.startswith("cuda") or (dev == "auto" and "CUDAExecutionProvider" in available)
+    providers: list[Any] = []
+    if want_cuda and "CUDAExecutionProvider" in available:
+        index = int(dev.split(":", 1)[1]) if dev.startswith("cuda:") else 0
+        providers.append(("CUDAExecutionProvider", {"device_id": index}))
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+def ort_session(model: str | bytes | os.PathLike[str], device: str | torch.device = "auto",
+                threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession with full graph optimizations on the chosen providers."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    src = model if isinstance(model, bytes) else os.fspath(model)
+    return ort.InferenceSession(src, sess_options=opts, providers=ort_providers(device))

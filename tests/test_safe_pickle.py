@@ -1,0 +1,52 @@
+"""The restricted unpickler refuses foreign globals and the compat pickler writes numpy-1 names."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from neuface.errors import ForbiddenGlobalError
+from neuface.safe_pickle import dumps_compat, pickle_protocol, safe_loads
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/neuface_pwned",))
+
+
+def test_refuses_os_system_without_running_it(tmp_path) -> None:
+    marker = "/tmp/neuface_pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    payload = pickle.dumps({"a": _Evil()}, protocol=4)
+    with pytest.raises(ForbiddenGlobalError) as info:
+        safe_loads(payload)
+    assert info.value.name == "system"
+    assert not os.path.exists(marker)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_numpy_roundtrip_with_numpy1_names(protocol: int) -> None:
+    obj = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "i": np.int64(7), "f": np.float64(0.5),
+           "l": [1.0, 2.0], "s": "x", "n": None}
+    data = dumps_compat(obj, protocol=protocol)
+    assert b"numpy._core" not in data
+    assert b"numpy.core.multiarray" in data
+    assert pickle_protocol(data) == protocol
+    back = safe_loads(data)
+    assert np.array_equal(back["w"], obj["w"]) and back["w"].dtype == np.float32
+    assert back["i"] == 7 and isinstance(back["i"], np.integer)
+    assert back["l"] == [1.0, 2.0] and back["n"] is None
+
+
+def test_reads_numpy2_pickles() -> None:
+    data = pickle.dumps({"w": np.ones((2, 2), np.float32)}, protocol=4)
+    assert np.array_equal(safe_loads(data)["w"], np.ones((2, 2), np.float32))
+
+
+def test_protocol_5_refused_for_writing() -> None:
+    with pytest.raises(ValueError):
+        dumps_compat({}, protocol=5)
