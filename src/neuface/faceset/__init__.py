@@ -1,0 +1,1 @@
+"""neuface faceset stage."""
