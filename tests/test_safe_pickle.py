@@ -50,3 +50,34 @@ def test_reads_numpy2_pickles() -> None:
 def test_protocol_5_refused_for_writing() -> None:
     with pytest.raises(ValueError):
         dumps_compat({}, protocol=5)
+
+
+def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path) -> None:
+    from neuface.atomic import atomic_write_bytes
+
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"new")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    target.chmod(0o640)
+    atomic_write_bytes(target, b"newer")
+    assert target.read_bytes() == b"newer" and target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_atomic_failure_keeps_old_file(tmp_path) -> None:
+    from neuface.atomic import atomic_path
+
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("crash")
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m

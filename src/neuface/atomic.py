@@ -27,6 +27,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _target_mode(target: Path) -> int:
+    """Keep a replaced file's permissions; new files get the usual 0666 & ~umask (mkstemp makes 0600)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path in the target's folder; on success fsync it and rename it onto target.
@@ -43,6 +53,7 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, _target_mode(target))
         os.replace(tmp, target)
         fsync_dir(target.parent)
     except BaseException:

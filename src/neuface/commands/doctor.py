@@ -1,16 +1,35 @@
-"""`neuface doctor`: Show versions, devices, weights found and workspace state."""
+"""`neuface doctor`: versions, devices, weights found and workspace state; exit 0 when usable."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from neuface.commands._context import STUB_SETTINGS, not_available
+from neuface.commands._context import app_state
 
 COMMAND_SETTINGS = {
-    **STUB_SETTINGS,
-    "help": "Show versions, devices, weights found and workspace state (not available yet).",
+    "help": "Show versions, the device and precision auto picks, CUDA, face-model weights and the "
+            "workspace state; exit 0 when neuface is usable.",
 }
 
 
-def command(ctx: typer.Context) -> None:
-    not_available("doctor")
+def command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    import json
+
+    from neuface.console import error
+    from neuface.doctor import collect, render
+
+    st = app_state(ctx)
+    report = collect(st.workspace, device=st.device, precision=st.precision)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        render(report)
+    if not report.usable:
+        for c in report.failures:
+            error(f"{c.section}/{c.name}: {c.value}")
+        raise typer.Exit(1)

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from neuface.commands._context import STUB_SETTINGS, not_available
+from neuface.commands._context import app_state
+from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
-    **STUB_SETTINGS,
-    "help": "Pack aligned faces into faceset.pak (DFL 3.3/4.3) (not available yet).",
+    "help": "Pack aligned faces into aligned/faceset.pak (DFL 3.3/4.3). The pak is verified entry by entry "
+            "before any loose file is removed; person sub-folders are kept as person names.",
 }
 
 
-def command(ctx: typer.Context) -> None:
-    not_available("pack")
+def command(
+    ctx: typer.Context,
+    side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the loose images after packing.")] = False,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Pack the valid faces and leave files without DFL metadata in place.")] = False,
+) -> None:
+    from neuface.console import info
+    from neuface.pack import pack_faceset
+
+    st = app_state(ctx)
+    res = pack_faceset(st.workspace.aligned_dir(side), keep=keep, skip_invalid=skip_invalid)
+    info(f"packed {res.packed} faces ({res.bytes / 1e6:.1f} MB) into {res.pak}"
+         + (f"; removed {res.removed} loose files" if res.removed else "; loose files kept")
+         + (f"; {len(res.skipped)} invalid files left in place" if res.skipped else ""))

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from neuface.commands._context import STUB_SETTINGS, not_available
+from neuface.commands._context import app_state
+from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
-    **STUB_SETTINGS,
-    "help": "Unpack faceset.pak into aligned faces (DFL 3.4/4.4) (not available yet).",
+    "help": "Unpack aligned/faceset.pak into byte-identical aligned images (DFL 3.4/4.4), person sub-folders "
+            "included. The pak is removed only after every face is written and verified.",
 }
 
 
-def command(ctx: typer.Context) -> None:
-    not_available("unpack")
+def command(
+    ctx: typer.Context,
+    side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
+    keep: Annotated[bool, typer.Option("--keep", help="Keep faceset.pak after unpacking.")] = False,
+) -> None:
+    from neuface.console import info
+    from neuface.pack import unpack_faceset
+
+    st = app_state(ctx)
+    res = unpack_faceset(st.workspace.aligned_dir(side), keep=keep)
+    info(f"unpacked {res.written} faces ({res.bytes / 1e6:.1f} MB)"
+         + (f", {res.already_present} already present" if res.already_present else "")
+         + ("; removed faceset.pak" if res.pak_removed else "; faceset.pak kept"))

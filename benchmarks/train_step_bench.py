@@ -1,0 +1,88 @@
+"""One full SAEHD training step (forward src/dst, losses, backward, AdaBelief) of LIAE-UD res 128, batch 4,
+default dims, on random inputs; compared with DFL's own TensorFlow step on this machine type
+(../shared/fixtures/models/timing_saehd_liae_ud_128_bs4_cpu.json) and with a plain fp32 neuface step
+(eager, unfused optimizer) measured in the same run.
+
+    python benchmarks/train_step_bench.py [--steps 10] [--warmup 3] [--device cpu] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuface.runtime import choose_precision, configure_backends, resolve_device, synchronize
+from neuface.train.model import build_model
+from neuface.train.options import SAEHDOptions
+from neuface.train.step import SAEHDBatch, SAEHDTrainer
+
+DFL_TIMING = Path(__file__).resolve().parents[1].parent / "shared/fixtures/models/timing_saehd_liae_ud_128_bs4_cpu.json"
+
+
+def make_batch(res: int, batch: int, seed: int = 0) -> SAEHDBatch:
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
+    ellipse = ((xx / 0.7) ** 2 + (yy / 0.85) ** 2 < 1).float().expand(batch, 1, res, res).contiguous()
+    img = [torch.rand(batch, 3, res, res, generator=g) for _ in range(4)]
+    em = torch.zeros_like(ellipse)
+    return SAEHDBatch(img[0], img[1], ellipse, em, img[2], img[3], ellipse.clone(), em.clone())
+
+
+def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> list[float]:
+    device = resolve_device(args.device)
+    configure_backends(device)
+    torch.manual_seed(0)
+    options = SAEHDOptions.default(resolution=args.res, batch_size=args.batch)
+    model = build_model(options, device)
+    model.src_dst_opt.fused = fused
+    trainer = SAEHDTrainer(model, choose_precision(device, precision))
+    batch = make_batch(args.res, args.batch).to(device)
+    times = []
+    for i in range(args.warmup + args.steps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        trainer.train_step(batch)
+        synchronize(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def summary(name: str, times: list[float]) -> float:
+    med = statistics.median(times)
+    print(f"{name}: median {med:.3f} s, min {min(times):.3f} s, mean {statistics.fmean(times):.3f} s "
+          f"over {len(times)} steps")
+    return med
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--res", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", default="auto", help="for the neuface step: auto|fp32|bf16|fp16")
+    ap.add_argument("--skip-baseline", action="store_true", help="skip the fp32 unfused step")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
+          f"LIAE-UD res {args.res} batch {args.batch}")
+    fast = summary(f"neuface step ({args.precision}, fused AdaBelief)", time_steps(args.precision, True, args))
+    if not args.skip_baseline:
+        base = summary("baseline: neuface fp32, unfused AdaBelief", time_steps("fp32", False, args))
+        print(f"ratio vs fp32 unfused baseline (same run): {fast / base:.2f}x")
+    if DFL_TIMING.is_file() and args.res == 128 and args.batch == 4 and args.device == "cpu":
+        dfl = json.loads(DFL_TIMING.read_text())["train_step_s"]
+        print(f"DFL TensorFlow step (recorded, {DFL_TIMING.name}): median {dfl['median']:.3f} s, min {dfl['min']:.3f} s")
+        print(f"ratio vs DFL median: {fast / dfl['median']:.2f}x (goal <= 0.30x)")
+    np.random.seed(0)
+
+
+if __name__ == "__main__":
+    main()

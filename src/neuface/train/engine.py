@@ -1,0 +1,273 @@
+"""The training loop's view of one SAEHD model: open (new, resumed, or reset from a pretrained one), step,
+preview, save, export - on top of the model-folder, model and step APIs of `neuface.train`.
+
+neuface-only state kept in the model (data.dat's `neuface` key, see `model_folder`): `seed`, `lr` (when
+not DFL's), `consent`, `faceset_fingerprints`, `reset_from` and `rng` (torch's RNG streams, hex, so
+lr_dropout masks continue exactly after a resume; the data order needs no state: it is a function of
+seed and iteration).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from neuface.console import info, warn
+from neuface.errors import UsageError
+from neuface.train import ddp
+from neuface.train.data import SideAugment
+from neuface.train.samples import full_face_type
+
+if TYPE_CHECKING:
+    from neuface.train.loop import TrainRun
+
+_SHORT = {"half_face": "h", "midfull_face": "mf", "full_face": "f", "whole_face": "wf", "head": "head"}
+DEFAULT_FACE_TYPE = "wf"  # neuface's default (DeepFaceLive's framing); DFL's is f
+
+
+def short_face_type(name: str) -> str:
+    """`whole_face`/`WF`/`wf` -> `wf` (what SAEHD's options store)."""
+    try:
+        return _SHORT[full_face_type(name)]
+    except (ValueError, KeyError):
+        raise UsageError(f"--face-type {name!r}: choose h, mf, f, wf, head (or DFL's full names)") from None
+
+
+def side_augments(options: dict[str, Any]) -> tuple[SideAugment, SideAugment]:
+    """SAEHD's sample options per side (pretrain: no warp, both flips, no ct/hsv, uniform yaw)."""
+    pretrain = bool(options.get("pretrain"))
+    warp = bool(options.get("random_warp")) and not pretrain
+    ct = str(options.get("ct_mode") or "none")
+    src = SideAugment(flip=bool(options.get("random_src_flip")) or pretrain, warp=warp,
+                      ct_mode=None if ct == "none" or pretrain else ct,
+                      hsv_power=0.0 if pretrain else float(options.get("random_hsv_power") or 0.0),
+                      uniform_yaw=bool(options.get("uniform_yaw")) or pretrain)
+    dst = SideAugment(flip=bool(options.get("random_dst_flip")) or pretrain, warp=warp,
+                      uniform_yaw=bool(options.get("uniform_yaw")) or pretrain)
+    return src, dst
+
+
+def fingerprint(cache: Any) -> str:
+    """A short content hash of a cached faceset (names and decoded pixels): which faces trained this model."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=12)
+    for name in cache.names:
+        h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+    for i in range(len(cache)):
+        h.update(np.ascontiguousarray(cache.crops[i]).data)
+    return f"{len(cache)}:{h.hexdigest()}"
+
+
+def _rng_state(device: torch.device) -> dict[str, str]:
+    state = {"torch": torch.get_rng_state().numpy().tobytes().hex()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes().hex()
+    return state
+
+
+def _set_rng_state(state: dict[str, str], device: torch.device) -> None:
+    try:
+        if "torch" in state:
+            torch.set_rng_state(torch.from_numpy(np.frombuffer(bytes.fromhex(state["torch"]), np.uint8).copy()))
+        if "cuda" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(torch.from_numpy(np.frombuffer(bytes.fromhex(state["cuda"]), np.uint8).copy()),
+                                     device)
+    except (ValueError, RuntimeError) as exc:
+        warn(f"stored RNG state not restored ({exc}); training continues with a fresh stream")
+
+
+class SaehdEngine:
+    """One open model: `step(batch)`, `preview(batch)`, `save()`, `files()`, `export_into(folder)`."""
+
+    def __init__(self, ref: Any, model: Any, trainer: Any, dist: ddp.DistInfo, device: torch.device):
+        self.ref, self.model, self.trainer, self.dist, self.device = ref, model, trainer, dist, device
+
+    # ---- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, model_dir: Path, run: TrainRun, device: torch.device, precision: str,
+             dist: ddp.DistInfo | None = None) -> SaehdEngine:
+        from neuface.runtime import choose_precision
+        from neuface.train.model import apply_options
+        from neuface.train.model_folder import ModelRef, create_model, dfl_model_name, list_models, load_model
+        from neuface.train.options import SAEHDOptions
+        from neuface.train.step import SAEHDTrainer
+
+        dist = dist or ddp.DistInfo()
+        overrides = dict(run.overrides)
+        if "face_type" in overrides:
+            overrides["face_type"] = short_face_type(overrides["face_type"])
+        models = list_models(model_dir)
+        source = None
+        if run.name is not None:
+            source = next((r for r in models if r.name in (run.name, dfl_model_name(run.name))), None)
+        elif models:
+            source = models[0]
+            if len(models) > 1:
+                info(f"{len(models)} SAEHD models in {model_dir}; continuing the most recent, {source.name!r} "
+                     "(choose with --name)")
+
+        if source is None:
+            if run.reset_iter:
+                raise UsageError(f"{model_dir}: --reset-iter needs an existing (pretrained) SAEHD model")
+            overrides.setdefault("face_type", DEFAULT_FACE_TYPE)
+            overrides.setdefault("batch_size", 4 if device.type == "cpu" else 8)
+            d_dims = int(overrides.pop("d_dims", 64))
+            options = SAEHDOptions.default(d_dims=d_dims, **overrides)
+            ref, model = create_model(model_dir, run.name or "new", options, device, lr=run.lr or 5e-5)
+            seed = run.seed if run.seed is not None else secrets.randbelow(2**31)
+            model.extra["seed"] = int(seed)
+            info(f"new model {ref.model_name} in {model_dir}")
+        else:
+            model = load_model(source, device=device, training=True)
+            ref = source
+            stored = model.options
+            # DFL resets gan_patch_size with resolution only on creation; keep the stored one unless given.
+            reset = apply_options(model, stored.replace(**overrides)) if overrides else []
+            if reset:
+                warn(f"{ref.model_name}: reset {', '.join(reset)} for the new options")
+            if run.lr is not None:
+                for _, opt in model.optimizer_parts():
+                    opt.lr = float(run.lr)
+            if run.seed is not None and run.seed != model.extra.get("seed"):
+                model.extra["seed"] = int(run.seed)
+            model.extra.setdefault("seed", secrets.randbelow(2**31))
+            if run.reset_iter:
+                ref = cls._reset_target(model_dir, source, run, ModelRef, dfl_model_name)
+                info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at iteration 0 "
+                     f"(the original files are not changed)")
+                model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
+                model.iter, model.loss_history = 0, []
+                model.extra.pop("rng", None)
+            elif "rng" in model.extra:
+                _set_rng_state(dict(model.extra["rng"]), device)
+        if run.consent is not None:
+            model.extra["consent"] = str(run.consent)
+        if dist.active:
+            cls._sync_replicas(model, dist)
+        prec = choose_precision(device, precision)
+        trainer = SAEHDTrainer(model, precision=prec)
+        engine = cls(ref, model, trainer, dist, device)
+        if run.compile:
+            engine._compile()
+        return engine
+
+    @staticmethod
+    def _reset_target(model_dir: Path, source: Any, run: TrainRun, ModelRef: Any, dfl_model_name: Any) -> Any:
+        """The model a reset run writes: `--name` when it names a new model, else `<source> reset`."""
+        base = source.name if run.name is None or dfl_model_name(run.name) == source.name else None
+        name = dfl_model_name(run.name) if base is None else f"{base} reset"
+        target = ModelRef(Path(model_dir), name)
+        if target.exists():
+            raise UsageError(f"{target.data_file}: already exists; continue it with --name {name!r} "
+                             "(without --reset-iter)")
+        return target
+
+    @staticmethod
+    def _sync_replicas(model: Any, dist: ddp.DistInfo) -> None:
+        """Rank 0's weights and optimizer state everywhere; gradients averaged before every optimizer step."""
+        tensors = [p for _, part in model.weight_parts() for p in part.parameters()]
+        for _, opt in model.optimizer_parts():
+            tensors += [t for slot in opt.state.values() for t in slot]
+        ddp.broadcast_parameters(dist, tensors)
+        for _, opt in model.optimizer_parts():
+            params = [v.param for v in opt.variables]
+            inner = opt.step
+
+            def step(inner: Any = inner, params: list[torch.Tensor] = params) -> None:
+                ddp.average_gradients(dist, params)
+                inner()
+
+            opt.step = step  # type: ignore[method-assign]
+
+    def _compile(self) -> None:
+        net = self.model.net
+        for name, part in net.parts():
+            setattr(net, name, torch.compile(part))
+        info("torch.compile: the first iterations compile the networks (minutes)")
+
+    # ---- properties the loop reads ---------------------------------------------------------------
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.model.options.to_dfl()
+
+    @property
+    def iteration(self) -> int:
+        return int(self.model.iter)
+
+    @property
+    def loss_history(self) -> list[list[float]]:
+        return self.model.loss_history
+
+    @property
+    def seed(self) -> int:
+        return int(self.model.extra["seed"])
+
+    @property
+    def model_id(self) -> str:
+        return self.ref.model_name
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.ref.folder)
+
+    @property
+    def history_dir(self) -> Path:
+        return self.model_dir / f"{self.ref.model_name}_history"
+
+    def set_fingerprint(self, src: Any, dst: Any) -> None:
+        self.model.extra["faceset_fingerprints"] = {"src": fingerprint(src), "dst": fingerprint(dst)}
+
+    # ---- work -------------------------------------------------------------------------------------
+    def step(self, batch: dict[str, Any]) -> tuple[float, float]:
+        from neuface.train.step import SAEHDBatch
+
+        s, d = batch["src"], batch["dst"]
+        b = SAEHDBatch(s["warped"], s["target"], s["target_m"], s["target_em"],
+                       d["warped"], d["target"], d["target_m"], d["target_em"])
+        return self.trainer.train_step(b).means
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, Any]) -> list[np.ndarray]:
+        """Columns src, src rec, dst, dst rec, swapped (B,3,H,W float) on un-augmented faces."""
+        from neuface.runtime import autocast
+
+        s, d = batch["src"]["target"], batch["dst"]["target"]
+        n = min(len(s), len(d))
+        s, d = s[:n], d[:n]
+        with autocast(self.device, self.trainer.precision):
+            out = self.model.net(s, d, swap=True)
+        cols = [s, out.pred_src_src, d, out.pred_dst_dst, out.pred_src_dst]
+        return [c.float().clamp(0, 1).cpu().numpy() for c in cols]
+
+    def save(self) -> None:
+        from neuface.train.model_folder import save_model
+        from neuface.train.summary import DeviceRow
+
+        self.model.extra["rng"] = _rng_state(self.device)
+        devices = []
+        if self.device.type == "cuda":
+            props = torch.cuda.get_device_properties(self.device)
+            devices = [DeviceRow(self.device.index or 0, props.name, props.total_memory / 1024**3)]
+        save_model(self.ref, self.model, devices)
+
+    def backup(self) -> Path:
+        """DFL's rolling backup of the saved files, plus a verified `.dfm` inside the new backup folder."""
+        from neuface.train.model_folder import backup_model
+
+        folder = backup_model(self.ref)
+        self.export_into(folder)
+        return folder
+
+    def export_into(self, folder: Path, probe_faces: list[np.ndarray] | None = None) -> Path:
+        from neuface.export.dfm import export_dfm
+
+        out = Path(folder) / self.ref.dfm_file.name
+        export_dfm(self.model, out, name=self.ref.name, probe_faces=probe_faces or self.probe_faces)
+        return out
+
+    probe_faces: list[np.ndarray] = []

@@ -1,0 +1,41 @@
+"""`<name>_SAEHD_summary.txt` in DFL's layout (ModelBase.get_summary_text, dfl-formats.md §8.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    """One GPU as DFL lists it."""
+
+    index: int
+    name: str
+    vram_gb: float
+
+
+def summary_text(model_name: str, iteration: int, options: Mapping[str, Any],
+                 devices: Sequence[DeviceRow] = ()) -> str:
+    """The summary DFL writes: `==`-framed lines, widths from the longest key/value, no trailing newline."""
+    w_name = max([len(k) for k in options] + [17]) + 1
+    w_value = max([len(str(v)) for v in options.values()] + [len(str(iteration)), len(model_name)]) + 1
+    if devices:
+        w_value = max([len(d.name) + 1 for d in devices] + [w_value])
+    w = w_name + w_value + 2
+
+    def row(key: str, value: Any) -> str:
+        return f"=={key: >{w_name}}: {str(value): <{w_value}}=="
+
+    blank = f"=={' ' * w}=="
+    lines = [f"=={' Model Summary ':=^{w}}==", blank, row("Model name", model_name), blank,
+             row("Current iteration", iteration), blank, f"=={' Model Options ':-^{w}}==", blank]
+    lines += [row(k, v) for k, v in options.items()]
+    lines += [blank, f"=={' Running On ':-^{w}}==", blank]
+    if not devices:
+        lines.append(row("Using device", "CPU"))
+    for d in devices:
+        lines += [row("Device index", d.index), row("Name", d.name), row("VRAM", f"{d.vram_gb:.2f}GB")]
+    lines += [blank, f"=={'=' * w}=="]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""dlib backend quality on real photos and video (no mocks): recall, false faces, video coverage, identity."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from neuface.detect.backends import DetectOptions, create_backend
+from neuface.detect.backends.dlib_backend import detection_scale
+from neuface.detect.frames import load_frame
+from neuface.detect.identity import compute_identity_embedding
+
+
+@pytest.fixture(scope="module")
+def dlib_plain():
+    return create_backend("dlib", DetectOptions(with_embeddings=False))
+
+
+@pytest.fixture(scope="module")
+def dlib_full():
+    return create_backend("dlib", DetectOptions(with_embeddings=True))
+
+
+def _iou(a, b) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _annotations(folder: Path) -> dict[str, list[tuple[float, float, float, float]]]:
+    out: dict[str, list] = {}
+    for name in ("training.xml", "testing.xml"):
+        for image in ET.parse(folder / name).getroot().iter("image"):
+            boxes = [(float(b.get("left")), float(b.get("top")),
+                      float(b.get("left")) + float(b.get("width")), float(b.get("top")) + float(b.get("height")))
+                     for b in image.iter("box") if b.get("ignore") != "1"]
+            out[image.get("file")] = boxes
+    return out
+
+
+def test_group_photo_recall(real_media, dlib_plain):
+    folder = real_media / "group_photos"
+    truth = _annotations(folder)
+    assert len(truth) >= 9 and sum(map(len, truth.values())) >= 40
+    found = total = false = 0
+    for name, boxes in truth.items():
+        faces = dlib_plain.detect(load_frame(folder / name))
+        assert all(f.landmarks.shape == (68, 2) for f in faces)
+        rects = [tuple(f.rect) for f in faces]
+        total += len(boxes)
+        found += sum(any(_iou(b, r) >= 0.3 for r in rects) for b in boxes)
+        false += sum(not any(_iou(b, r) >= 0.3 for b in boxes) for r in rects)
+    assert found / total >= 0.85, f"recall {found}/{total}"
+    assert false <= 0.15 * total
+
+
+def test_no_faces_at_most_one_false_face(real_media, dlib_plain):
+    images = sorted((real_media / "no_faces").glob("*.png"))
+    assert len(images) == 14
+    assert sum(len(dlib_plain.detect(load_frame(p))) for p in images) <= 1
+
+
+def test_dogs_photo_has_no_human_face(real_media, dlib_plain):
+    assert len(dlib_plain.detect(load_frame(real_media / "group_photos" / "dogs.jpg"))) <= 1
+
+
+def test_talking_head_face_in_95_percent_of_frames(real_media, dlib_plain):
+    hits = total = 0
+    with av.open(str(real_media / "talking_head_d3.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % 6:
+                continue  # every 6th frame keeps the test short; the clip is 354 frames
+            total += 1
+            hits += bool(dlib_plain.detect(frame.to_ndarray(format="bgr24")))
+    assert total >= 50
+    assert hits / total >= 0.95, f"{hits}/{total}"
+
+
+def test_landmarks_agree_with_annotated_landmarks(real_media, dlib_plain):
+    """The group photos' XML carries dlib-predictor landmarks: ours are the same model, so close."""
+    root = ET.parse(real_media / "group_photos" / "testing_with_face_landmarks.xml").getroot()
+    image = next(iter(root.iter("image")))
+    faces = dlib_plain.detect(load_frame(real_media / "group_photos" / image.get("file")))
+    errors = []
+    for box in image.iter("box"):
+        pts = {int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.iter("part")}
+        if len(pts) != 68:
+            continue
+        ref = np.array([pts[i] for i in range(68)])
+        best = min(faces, key=lambda f: np.abs(f.landmarks - ref).mean())
+        errors.append(np.abs(best.landmarks - ref).mean() / float(box.get("width")))
+    assert errors and float(np.median(errors)) < 0.08
+
+
+def test_identity_embeddings_separate_people(real_media, dlib_full):
+    """Same person: cosine similarity high; different people: lower. Frame and aligned inputs agree."""
+    johns = real_media / "identities" / "johns"
+    people = sorted(p for p in johns.iterdir() if p.is_dir())[:3]
+    embs: dict[str, list[np.ndarray]] = {}
+    for person in people:
+        for path in sorted(person.glob("*.jpg"))[:3]:
+            e = compute_identity_embedding(cv2.imread(str(path)))
+            if e is not None:
+                embs.setdefault(person.name, []).append(e)
+    assert len(embs) == 3 and all(len(v) >= 2 for v in embs.values())
+    vecs = [(k, v) for k, vs in embs.items() for v in vs]
+    same = [float(a @ b) for i, (ka, a) in enumerate(vecs) for kb, b in vecs[i + 1:] if ka == kb]
+    diff = [float(a @ b) for i, (ka, a) in enumerate(vecs) for kb, b in vecs[i + 1:] if ka != kb]
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for _, v in vecs)
+    assert min(same) > max(diff)
+
+
+def test_identity_from_aligned_face_matches_frame(dfl_fixtures, dlib_full):
+    from neuface.detect.align import get_transform_mat, transform_points, warp_face
+
+    frame = load_frame(dfl_fixtures / "frames" / "t1.jpg")
+    face = max(dlib_full.detect(frame), key=lambda f: f.area)
+    mat = get_transform_mat(face.landmarks, 512, "whole_face")
+    aligned = warp_face(frame, mat, 512)
+    emb = compute_identity_embedding(aligned, transform_points(face.landmarks, mat))
+    assert float(emb @ face.embedding) > 0.95
+    assert compute_identity_embedding(np.zeros((64, 64, 3), np.uint8)) is None
+
+
+@pytest.mark.parametrize("h,w,factor,up", [(512, 512, 1.0, 1), (1080, 1920, 1.0, 0), (4320, 7680, 2048 / 7680, 0)])
+def test_detection_scale(h, w, factor, up):
+    f, u = detection_scale(h, w)
+    assert f == pytest.approx(factor) and u == up
+
+
+def test_cnn_detector_finds_face(dfl_fixtures):
+    backend = create_backend("dlib", DetectOptions(with_embeddings=False), dlib_detector="cnn")
+    img = load_frame(dfl_fixtures / "frames" / "t1.jpg")
+    small = cv2.resize(img, (640, 442))
+    assert len(backend.detect(small)) >= 3

@@ -1,0 +1,163 @@
+"""The runtime layer: device, precision, autocast, seeds, onnxruntime providers (CUDA parts run on a GPU)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from neuface import runtime
+from neuface.errors import UsageError
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+
+
+def test_resolve_device_cpu_and_auto() -> None:
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    assert runtime.resolve_device(" CPU ") == torch.device("cpu")
+    assert runtime.resolve_device("auto") == torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert runtime.resolve_device("") == runtime.resolve_device("auto")
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "tpu", "cuda:"])
+def test_resolve_device_rejects_bad_specs(spec: str) -> None:
+    with pytest.raises(UsageError, match="--device"):
+        runtime.resolve_device(spec)
+
+
+@needs_no_cuda
+def test_cuda_requested_without_cuda() -> None:
+    with pytest.raises(UsageError, match="--device cpu"):
+        runtime.resolve_device("cuda")
+
+
+@needs_cuda
+def test_cuda_devices() -> None:
+    assert runtime.resolve_device("cuda") == torch.device("cuda:0")
+    assert runtime.resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(UsageError, match="CUDA device"):
+        runtime.resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_precision_overrides_and_errors() -> None:
+    cpu = torch.device("cpu")
+    for name in ("fp32", "bf16", "fp16"):
+        assert runtime.choose_precision(cpu, name).name == name
+    assert runtime.choose_precision(cpu, "BF16").name == "bf16"
+    with pytest.raises(UsageError, match="--precision"):
+        runtime.choose_precision(cpu, "fp8")
+    assert runtime.Precision("fp16").needs_grad_scaler and not runtime.Precision("bf16").needs_grad_scaler
+    assert runtime.Precision("fp32").autocast_dtype is None
+
+
+def test_cpu_auto_precision_follows_cpu_flags() -> None:
+    flags = runtime.cpu_flags()
+    native = "amx_bf16" in flags or "avx512_bf16" in flags
+    assert runtime.cpu_has_native_bf16() is native
+    assert runtime.choose_precision(torch.device("cpu")).name == ("bf16" if native else "fp32")
+
+
+def test_cpu_flags_read_from_proc() -> None:
+    try:
+        lines = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    flag_lines = [line for line in lines if line.startswith("flags")]
+    if not flag_lines:
+        pytest.skip("no flags line in /proc/cpuinfo")
+    assert runtime.cpu_flags() == frozenset(flag_lines[0].split(":", 1)[1].split())
+    assert runtime.cpu_flags()
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_autocast_on_cpu(name: str, dtype: torch.dtype) -> None:
+    cpu = torch.device("cpu")
+    a = torch.randn(8, 8)
+    with runtime.autocast(cpu, runtime.Precision(name)):
+        assert (a @ a).dtype == dtype
+    assert (a @ a).dtype == torch.float32
+
+
+def test_grad_scaler_disabled_on_cpu() -> None:
+    scaler = runtime.grad_scaler(torch.device("cpu"), runtime.Precision("fp16"))
+    assert not scaler.is_enabled()
+    assert float(scaler.scale(torch.tensor(2.0))) == 2.0  # disabled: no loss scaling
+
+
+def test_seed_everything_is_reproducible() -> None:
+    def draw() -> tuple[float, float, float]:
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    runtime.seed_everything(1234)
+    first = draw()
+    runtime.seed_everything(1234)
+    assert draw() == first
+    runtime.seed_everything(2**40 + 5)  # large seeds are folded for numpy
+    assert draw() != first
+
+
+def test_cuda_summary_shape() -> None:
+    info = runtime.cuda_summary()
+    assert info["cuda_available"] is torch.cuda.is_available()
+    assert len(info["devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def test_ort_providers_cpu_last() -> None:
+    assert runtime.ort_providers("cpu") == ["CPUExecutionProvider"]
+    auto = runtime.ort_providers("auto")
+    assert auto[-1] == "CPUExecutionProvider"
+    names = [p if isinstance(p, str) else p[0] for p in auto]
+    assert "TensorrtExecutionProvider" not in names
+    if "CUDAExecutionProvider" in runtime.ort_available_providers():
+        assert runtime.ort_providers("cuda:1")[0] == ("CUDAExecutionProvider", {"device_id": 1})
+    else:
+        assert runtime.ort_providers("cuda") == ["CPUExecutionProvider"]
+
+
+def _add_model() -> bytes:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "double", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def test_ort_session_runs_a_model() -> None:
+    session = runtime.ort_session(_add_model(), device="cpu", threads=1)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (y,) = session.run(None, {"x": x})
+    np.testing.assert_array_equal(y, 2 * x)
+    assert session.get_providers()[-1] == "CPUExecutionProvider"
+
+
+def test_configure_backends_cpu_is_harmless() -> None:
+    runtime.configure_backends(torch.device("cpu"))
+    runtime.synchronize(torch.device("cpu"))
+
+
+@needs_cuda
+def test_cuda_precision_and_backends() -> None:
+    dev = torch.device("cuda:0")
+    major, _ = torch.cuda.get_device_capability(dev)
+    precision = runtime.choose_precision(dev)
+    assert precision.name == ("bf16" if major >= 8 else "fp16")
+    runtime.configure_backends(dev)
+    assert torch.backends.cudnn.benchmark
+    if major >= 8:
+        assert torch.backends.cuda.matmul.allow_tf32
+    a = torch.randn(16, 16, device=dev)
+    with runtime.autocast(dev, precision):
+        assert (a @ a).dtype == precision.autocast_dtype
+    scaler = runtime.grad_scaler(dev, runtime.Precision("fp16"))
+    assert scaler.is_enabled()
+    runtime.synchronize(dev)
+    info = runtime.cuda_summary()
+    assert info["devices"][0]["name"] == torch.cuda.get_device_name(0)
+    assert info["cudnn"]
