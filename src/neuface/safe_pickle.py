@@ -113,6 +113,9 @@ class _CompatPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
         self.memoize(obj)
 
 
+CompatPickler = _CompatPickler  # public name for subclasses (faceset.pak speeds up its table)
+
+
 def dumps_compat(obj: Any, protocol: int = 4,
                  aliases: Mapping[Any, tuple[str, str]] | None = None) -> bytes:
     """Pickle `obj` so DFL (Python 3.6, numpy 1.19) can read it: protocol <= 4, numpy.core names."""
