@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
 from torch import nn
 
+from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
 from neuface.errors import ModelFormatError
 from neuface.train.dfl_weights import dfl_variables
 from neuface.train.optim import AdaBelief, RMSprop
@@ -165,7 +165,8 @@ def test_fused_update_equals_eager():
     torch.manual_seed(3)
     nets = [_Tiny(), _Tiny()]
     nets[1].load_state_dict(nets[0].state_dict())
-    opts = [AdaBelief(dfl_variables(n, "tiny"), "o", lr=0.01, clipnorm=1.0, fused=f) for n, f in zip(nets, (False, True))]
+    opts = [AdaBelief(dfl_variables(n, "tiny"), "o", lr=0.01, clipnorm=1.0, fused=f)
+            for n, f in zip(nets, (False, True), strict=True)]
     for _ in range(2):
         grads = [torch.randn_like(p) for p in nets[0].parameters()]
         for n, o in zip(nets, opts, strict=True):

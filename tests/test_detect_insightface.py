@@ -272,3 +272,26 @@ def test_real_pack_finds_faces(dfl_fixtures):
     faces = backend.detect(frame)
     assert len(faces) >= 5
     assert all(f.landmarks.shape == (68, 2) for f in faces)
+
+
+def test_pipeline_with_insightface_backend(fake_pack, dfl_fixtures, tmp_path):
+    """detect with the insightface backend (single process, ORT threads) writes DFL's crop of the face."""
+    import shutil
+
+    from neuface.detect.identity import IDENTITY_MODEL_KEY
+    from neuface.detect.pipeline import DetectConfig, run_detect
+    from neuface.faceset import dfljpg
+    from neuface.workspace import Side, Workspace
+
+    ws = Workspace.at(tmp_path / "ws")
+    ws.frames_dir(Side.src).mkdir(parents=True)
+    shutil.copyfile(dfl_fixtures / "frames" / "t1.jpg", ws.frames_dir(Side.src) / "t1.jpg")
+    result = run_detect(ws, Side.src, DetectConfig(backend="auto", models_dir=fake_pack, device="cpu"))
+    assert result.backend == "insightface" and result.faces == 1
+    meta = dfljpg.read_meta(ws.aligned_dir(Side.src) / "t1_0.jpg")
+    _, _, mat = _dfl_face(dfl_fixtures)
+    np.testing.assert_allclose(meta.image_to_face_mat, mat, atol=1e-3)
+    assert meta.extra[IDENTITY_MODEL_KEY] == "arcface_w600k_r50"
+    ours = cv2.imread(str(ws.aligned_dir(Side.src) / "t1_0.jpg")).astype(np.int16)
+    dfl = cv2.imread(str(dfl_fixtures / "aligned" / "t1_0.jpg")).astype(np.int16)
+    assert np.abs(ours - dfl).mean() < 2.0

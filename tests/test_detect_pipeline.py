@@ -134,7 +134,7 @@ def test_force_moves_old_faces_to_backup_and_parallel_run(tmp_path, dfl_fixtures
     assert result.backup_dir is not None
     assert (result.backup_dir / "aligned" / "mine_0.jpg").read_bytes() == b"the user's sorted face"
     names = sorted(p.name for p in aligned.iterdir())
-    assert "mine_0.jpg" not in names and "a_0.jpg" in names and len(names) == 7
+    assert "mine_0.jpg" not in names and "a_0.jpg" in names and len(names) == 8
     assert IDENTITY_KEY not in dfljpg.read_meta(aligned / "a_0.jpg").extra
     debug = ws.aligned_debug_dir(Side.dst)  # default on for dst
     assert sorted(p.name for p in debug.iterdir()) == ["a.jpg", "b.jpg", "t1.jpg"]
@@ -174,9 +174,12 @@ def test_huge_frame(tmp_path, dfl_fixtures):
     assert result.faces == 1
     meta = dfljpg.read_meta(ws.aligned_dir(Side.src) / "big_0.jpg")
     assert meta.face_type == "full_face"
-    # landmarks found at full resolution: 6x the ones in the original frame
-    ref = dfljpg.read_meta(dfl_fixtures / "aligned" / "t1_0.jpg").source_landmarks * 6
-    assert np.abs(meta.source_landmarks - ref).mean() < 40
+    # detected on a downscaled copy, landmarks at full resolution: they match the normal-size frame's x6
+    from neuface.detect.backends import DetectOptions, create_backend
+
+    faces = create_backend("dlib", DetectOptions(with_embeddings=False)).detect(frame[:886, :1280])
+    err = min(np.abs(meta.source_landmarks / 6 - f.landmarks).mean() for f in faces)
+    assert err < 2.0
 
 
 def test_cli_detect_and_pack(tmp_path, dfl_fixtures, capsys):

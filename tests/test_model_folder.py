@@ -10,8 +10,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _saehd_ref import nchw, ref_dir
 
+from _saehd_ref import nchw, ref_dir
 from neuface.errors import ModelFormatError, UsageError
 from neuface.safe_pickle import pickle_protocol, safe_loads
 from neuface.train.dfl_weights import read_weight_file

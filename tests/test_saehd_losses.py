@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
 
+from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
 from neuface.train.losses import (
     d_loss,
     dssim,

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from _saehd_ref import nchw, ref_dir, ref_model
 
+from _saehd_ref import nchw, ref_dir, ref_model
 from neuface.errors import UsageError
 from neuface.train.archi import parse_archi
 from neuface.train.dfl_weights import dfl_variables, load_weight_file, module_to_dfl, read_weight_file
@@ -152,7 +152,8 @@ def spec_shapes(archi: str, res: int, ae: int, e: int, d: int, m: int) -> dict[s
     dec: dict[str, tuple[int, ...]] = {}
     for i in range(len(img) - 1):
         dec.update(_conv(f"upscale{i}/conv1", 3, img[i], 4 * img[i + 1]))
-        dec.update(_conv(f"res{i}/conv1", 3, img[i + 1], img[i + 1]) | _conv(f"res{i}/conv2", 3, img[i + 1], img[i + 1]))
+        r = img[i + 1]
+        dec.update(_conv(f"res{i}/conv1", 3, r, r) | _conv(f"res{i}/conv2", 3, r, r))
         dec.update(_conv(f"upscalem{i}/conv1", 3, msk[i], 4 * msk[i + 1]))
     dec.update(_conv("out_conv", 1, 2 * d, 3))
     if a.d:

@@ -12,6 +12,7 @@ whose debug image the user deleted, moving those frames' old faces to the backup
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import time
@@ -163,7 +164,9 @@ def make_backends(cfg: DetectConfig, redo: bool = False, threads: int | None = N
 
 def _run_pool(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_dir: Path | None, redo: bool,
               workers: int) -> Iterator[FrameResult]:
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+    # spawn, not fork: dlib and onnxruntime keep thread pools whose locks a forked child can inherit held.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(cfg, out_dir, debug_dir, redo)) as pool:
         # Small chunks keep both cores busy to the end and the progress bar live.
         yield from pool.map(_work, frames, chunksize=max(1, min(8, len(frames) // (workers * 8))))
@@ -222,14 +225,23 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
     workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
     workers = max(1, min(workers, len(frames)))
     name = resolve_backend(cfg.backend, cfg.models_dir)
-    if name == "insightface" or workers == 1:
-        threads = None if name == "insightface" else 1
-        processor = FrameProcessor(make_backends(cfg, redo, threads), cfg, out_dir, debug_dir)
-        if processor.backends[0].prefers_batches:
-            return _run_batched(processor, frames, cfg.batch_size)
-        if workers == 1:
-            return _run_inline(processor, frames)
+    if _uses_gpu(name, cfg.device):
+        processor = FrameProcessor(make_backends(cfg, redo), cfg, out_dir, debug_dir)
+        return _run_batched(processor, frames, cfg.batch_size)
+    if workers == 1:
+        # one process: let onnxruntime use every core; dlib is single-threaded anyway
+        processor = FrameProcessor(make_backends(cfg, redo, threads=None), cfg, out_dir, debug_dir)
+        return _run_inline(processor, frames)
     return _run_pool(frames, cfg, out_dir, debug_dir, redo, workers)
+
+
+def _uses_gpu(backend: str, device: str) -> bool:
+    """True when the backend will run on CUDA (insightface with onnxruntime-gpu), without loading it."""
+    if backend != "insightface":
+        return False
+    from neuface.runtime import ort_providers
+
+    return any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in ort_providers(device))
 
 
 # ------------------------------------------------------------------ folders and safety

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from neuface.errors import FacesetFormatError
 from neuface.sort.faces import read_image
 from neuface.sort.order import Plan
-from neuface.sort.parallel import Advance, default_jobs, init_worker
+from neuface.sort.parallel import POOL_WORTH_SECONDS, Advance, default_jobs, init_worker
 
 
 def load_stack(paths: Sequence[Path], out: Path, jobs: int, on_done: Advance | None = None) -> tuple[int, ...]:
@@ -55,22 +56,26 @@ def distance_rows(stack_file: str, rows: Sequence[int]) -> list[tuple[int, np.nd
     return out
 
 
-def _balanced_tasks(n: int, per_task: int) -> list[list[int]]:
+def _balanced_tasks(rows: list[int], per_task: int) -> list[list[int]]:
     """Row i costs n-1-i comparisons: pair cheap and expensive rows so tasks cost about the same."""
     order = []
-    lo, hi = 0, n - 1
+    lo, hi = 0, len(rows) - 1
     while lo <= hi:
-        order.append(lo)
+        order.append(rows[lo])
         if hi != lo:
-            order.append(hi)
+            order.append(rows[hi])
         lo, hi = lo + 1, hi - 1
-    return [order[k:k + per_task] for k in range(0, n, per_task)]
+    return [order[k:k + per_task] for k in range(0, len(order), per_task)]
 
 
-def distance_matrix(stack_file: Path, n: int, jobs: int, on_row: Advance | None = None) -> np.ndarray:
-    """Symmetric matrix of exact Σ|a − b| over all pixels and channels, rows computed on `jobs` processes."""
+def distance_matrix(stack_file: Path, n: int, jobs: int, on_row: Advance | None = None,
+                    pool_worth_seconds: float = POOL_WORTH_SECONDS) -> np.ndarray:
+    """Symmetric matrix of exact Σ|a − b| over all pixels and channels.
+
+    Row 0 (the costliest) is computed here and times the rest: about n/2 such rows remain. Only when that
+    exceeds `pool_worth_seconds` are the other rows spread over `jobs` worker processes.
+    """
     dist = np.zeros((n, n), dtype=np.float64)  # sums stay below 2**53, so float64 is exact
-    tasks = _balanced_tasks(n, max(2, min(64, n // (jobs * 8) or 2)))
 
     def store(result: list[tuple[int, np.ndarray]]) -> None:
         for i, row in result:
@@ -79,10 +84,16 @@ def distance_matrix(stack_file: Path, n: int, jobs: int, on_row: Advance | None 
         if on_row:
             on_row(len(result))
 
-    if jobs == 1:
-        for task in tasks:
-            store(distance_rows(str(stack_file), task))
+    if n == 0:
         return dist
+    t0 = time.perf_counter()
+    store(distance_rows(str(stack_file), [0]))
+    expected = (time.perf_counter() - t0) * (n - 1) / 2
+    rows = list(range(1, n))
+    if jobs == 1 or expected < pool_worth_seconds:
+        store(distance_rows(str(stack_file), rows))
+        return dist
+    tasks = _balanced_tasks(rows, max(2, min(64, n // (jobs * 8) or 2)))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init_worker) as pool:
         for result in pool.map(distance_rows, [str(stack_file)] * len(tasks), tasks):
@@ -121,7 +132,6 @@ def sort_absdiff(paths: Sequence[Path], similar: bool = True, jobs: int | None =
     with tempfile.TemporaryDirectory(prefix="neuface-absdiff-") as tmp:
         stack_file = Path(tmp) / "faces.npy"
         load_stack(paths, stack_file, jobs, progress("loading", len(paths)) if progress else None)
-        jobs = min(jobs, max(1, len(paths) // 64))  # small sets: process start-up costs more than it saves
         dist = distance_matrix(stack_file, len(paths), jobs, progress("absdiff", len(paths)) if progress else None)
     order = chain(dist, similar)
     scores: list[float | None] = [0.0] * len(paths)

@@ -16,6 +16,7 @@ import numpy as np
 
 HIST_CHUNK = 20000  # DFL chains the histogram order in independent chunks of this many faces
 HIST_MAX_CHUNKS = 12
+FULL_MATRIX_MAX = 4000  # faces per chunk whose distance matrix is computed at once (128 MB of float64)
 
 
 @dataclass
@@ -62,11 +63,19 @@ def bhattacharyya_rows(root_a: np.ndarray, sum_a: np.ndarray, root_b: np.ndarray
     return np.sqrt(np.maximum(1.0 - overlap * scale, 0.0))
 
 
+def _chain_distances(roots: np.ndarray, sums: np.ndarray, cur: int, rest: np.ndarray) -> np.ndarray:
+    dist = np.zeros(len(rest))
+    for c in range(3):  # summed channel by channel, in DFL's order (B, G, R)
+        dist = dist + bhattacharyya_rows(roots[cur, c][None], sums[cur, c][None], roots[rest, c], sums[rest, c])[0]
+    return dist
+
+
 def hist_chain(hists: Sequence[np.ndarray]) -> Plan:
     """`hist`: greedy nearest-neighbour chain on the sum of the B, G and R histogram distances.
 
     Each face is followed by the most similar face not yet placed; DFL swaps that face into the next slot,
-    which is reproduced here (ties go to the earliest current position). Chunked as DFL chunks.
+    which is reproduced here (ties go to the earliest current position). Chunked as DFL chunks. Up to
+    `FULL_MATRIX_MAX` faces per chunk, all distances come from three matrix products up front.
     """
     n = len(hists)
     order = list(range(n))
@@ -79,18 +88,23 @@ def hist_chain(hists: Sequence[np.ndarray]) -> Plan:
         chunk = int(n / 11.9)
     scores: list[Any] = [None] * n
     for start in range(0, n, chunk):
-        part = order[start:start + chunk]
+        part = np.array(order[start:start + chunk])
+        full = None
+        if len(part) <= FULL_MATRIX_MAX:
+            full = np.zeros((len(part), len(part)))
+            for c in range(3):
+                full = full + bhattacharyya_rows(roots[part, c], sums[part, c], roots[part, c], sums[part, c])
+        loc = np.arange(len(part))  # chain order as positions within the chunk
         for i in range(len(part) - 1):
-            cur, rest = part[i], np.array(part[i + 1:])
-            dist = np.zeros(len(rest))
-            for c in range(3):  # summed channel by channel, in DFL's order
-                dist = dist + bhattacharyya_rows(roots[cur, c][None], sums[cur, c][None],
-                                                 roots[rest, c], sums[rest, c])[0]
+            if full is not None:
+                dist = full[loc[i], loc[i + 1:]]
+            else:
+                dist = _chain_distances(roots, sums, int(part[loc[i]]), part[loc[i + 1:]])
             j = i + 1 + int(np.argmin(dist))
-            part[i + 1], part[j] = part[j], part[i + 1]
-            scores[part[i + 1]] = float(dist[j - i - 1])
-        order[start:start + chunk] = part
-        scores[part[0]] = 0.0
+            loc[i + 1], loc[j] = loc[j], loc[i + 1]
+            scores[int(part[loc[i + 1]])] = float(dist[j - i - 1])
+        order[start:start + chunk] = [int(v) for v in part[loc]]
+        scores[int(part[loc[0]])] = 0.0
     return Plan(order, [], scores)
 
 

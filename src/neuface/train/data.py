@@ -107,6 +107,7 @@ def build_cache(aligned_dir: Path, res: int, face_type: str, label: str = "src",
     """Decode and frame every face once. Faces of a smaller face type than the model's are an error (DFL's rule);
     unreadable faces are skipped with a warning giving their count."""
     face_type = full_face_type(face_type)
+    fork_safe_cv2()
     fs = open_faceset(Path(aligned_dir), label)
     n = len(fs)
     for rec in fs:
@@ -299,11 +300,16 @@ class _BatchStream:
             it += nw
 
 
+def fork_safe_cv2() -> None:
+    """OpenCV's thread pool does not survive fork (a child touching it deadlocks), so the training process
+    runs OpenCV single-threaded and gets its parallelism from worker processes instead."""
+    cv2.setNumThreads(1)
+
+
 def _worker_init(_: int) -> None:
     import torch
 
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
 
 
 class Loader:
@@ -335,6 +341,7 @@ def make_loader(maker: BatchMaker, start: int, workers: int, pin_memory: bool = 
     """Batches from `start` on, in order. workers=0 builds them in this process (DataLoader otherwise)."""
     import torch.utils.data as tud
 
+    fork_safe_cv2()
     stream = _BatchStream(maker, start)
     if workers <= 0:
         return Loader(iter(stream))

@@ -25,14 +25,26 @@ def _gaussian_blur_taps(radius: float) -> tuple[tuple[float, ...], int]:
     return tuple((taps / taps.sum()).tolist()), ks
 
 
+@functools.lru_cache(maxsize=64)
+def _band_matrix(size: int, taps: tuple[float, ...], pad: int) -> np.ndarray:
+    """(out, size) matrix M with (M @ x) = 1-D correlation of x with `taps`, zero padding `pad` each side."""
+    k = len(taps)
+    out = size + 2 * pad - k + 1
+    m = np.zeros((out, size), dtype=np.float64)
+    for i in range(out):
+        for t in range(k):
+            j = i + t - pad
+            if 0 <= j < size:
+                m[i, j] = taps[t]
+    return m
+
+
 def _separable(x: torch.Tensor, taps: tuple[float, ...], pad: int) -> torch.Tensor:
-    """Depthwise separable filtering with zero padding `pad` (the 2-D kernel is an outer product)."""
-    c = x.shape[1]
-    k = torch.tensor(taps, dtype=x.dtype, device=x.device)
-    kh = k.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    kw = k.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    x = F.conv2d(x, kh, padding=(pad, 0), groups=c)
-    return F.conv2d(x, kw, padding=(0, pad), groups=c)
+    """Per-channel separable filtering (the 2-D kernel is an outer product) as two banded matmuls:
+    much faster than depthwise convolutions on CPU, identical math."""
+    mh = torch.from_numpy(_band_matrix(x.shape[-2], taps, pad)).to(x.device, x.dtype)
+    mw = torch.from_numpy(_band_matrix(x.shape[-1], taps, pad)).to(x.device, x.dtype)
+    return torch.matmul(torch.matmul(mh, x), mw.t())
 
 
 def gaussian_blur(x: torch.Tensor, radius: float) -> torch.Tensor:

@@ -45,6 +45,24 @@ def _adabelief_update(ps: list[torch.Tensor], gs: list[torch.Tensor], ms: list[t
         p.add_(diff)
 
 
+def _adabelief_foreach(ps: list[torch.Tensor], gs: list[torch.Tensor], ms: list[torch.Tensor],
+                       vs: list[torch.Tensor], lr: torch.Tensor, scale: torch.Tensor, keep: float,
+                       b1: float, b2: float) -> None:
+    """The same update with multi-tensor ops: the eager path (few kernel launches on a GPU)."""
+    gs = torch._foreach_mul(gs, scale)
+    torch._foreach_mul_(ms, b1)
+    torch._foreach_add_(ms, torch._foreach_mul(gs, 1.0 - b1))
+    d = torch._foreach_sub(gs, ms)
+    torch._foreach_mul_(vs, b2)
+    torch._foreach_add_(vs, torch._foreach_mul(torch._foreach_mul(d, d), 1.0 - b2))
+    den = torch._foreach_sqrt(vs)
+    torch._foreach_add_(den, EPS)
+    upd = torch._foreach_div(torch._foreach_mul(ms, -lr), den)
+    if keep < 1.0:
+        torch._foreach_mul_(upd, [(torch.rand_like(p) < keep).to(p.dtype) for p in ps])
+    torch._foreach_add_(ps, upd)
+
+
 def _rmsprop_update(ps: list[torch.Tensor], gs: list[torch.Tensor], accs: list[torch.Tensor],
                     lr: torch.Tensor, scale: torch.Tensor, keep: float, rho: float) -> None:
     for p, g, a in zip(ps, gs, accs, strict=True):
@@ -101,7 +119,7 @@ class DflOptimizer:
             return self._eager
         fn = self._compiled.get(idx)
         if fn is None:
-            fn = torch.compile(self._eager, fullgraph=True, dynamic=False)
+            fn = torch.compile(self._fusable, fullgraph=True, dynamic=False)
             self._compiled[idx] = fn
         return fn
 
@@ -127,6 +145,10 @@ class DflOptimizer:
         self.iters += 1
 
     def _eager(self, params: list[torch.Tensor], grads: list[torch.Tensor], *rest: Any) -> None:
+        raise NotImplementedError
+
+    def _fusable(self, params: list[torch.Tensor], grads: list[torch.Tensor], *rest: Any) -> None:
+        """The per-tensor update torch.compile fuses into one pass (eager semantics identical)."""
         raise NotImplementedError
 
     # ---- DFL's *_opt.npy ------------------------------------------------------------------------
@@ -165,6 +187,10 @@ class AdaBelief(DflOptimizer):
 
     def _eager(self, params: list[torch.Tensor], grads: list[torch.Tensor], ms: list[torch.Tensor],
                vs: list[torch.Tensor], lr: torch.Tensor, scale: torch.Tensor) -> None:
+        _adabelief_foreach(params, grads, ms, vs, lr, scale, self.lr_dropout, self.beta_1, self.beta_2)
+
+    def _fusable(self, params: list[torch.Tensor], grads: list[torch.Tensor], ms: list[torch.Tensor],
+                 vs: list[torch.Tensor], lr: torch.Tensor, scale: torch.Tensor) -> None:
         _adabelief_update(params, grads, ms, vs, lr, scale, self.lr_dropout, self.beta_1, self.beta_2)
 
 
@@ -180,6 +206,8 @@ class RMSprop(DflOptimizer):
     def _eager(self, params: list[torch.Tensor], grads: list[torch.Tensor], accs: list[torch.Tensor],
                lr: torch.Tensor, scale: torch.Tensor) -> None:
         _rmsprop_update(params, grads, accs, lr, scale, self.lr_dropout, self.rho)
+
+    _fusable = _eager
 
 
 def make_optimizer(adabelief: bool, variables: Sequence[DflVar], name: str, **kwargs: Any) -> DflOptimizer:

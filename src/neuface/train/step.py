@@ -37,7 +37,7 @@ class SAEHDBatch:
     target_dstm_em: torch.Tensor
 
     def to(self, device: torch.device | str, channels_last: bool = False) -> SAEHDBatch:
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        fmt = torch.channels_last if channels_last else torch.preserve_format
         return SAEHDBatch(**{f.name: getattr(self, f.name).to(device, torch.float32, memory_format=fmt,
                                                                non_blocking=True) for f in fields(self)})
 

@@ -20,7 +20,7 @@ class Inter(nn.Module):
         self.dense2 = Dense(ae_ch, lowest_res * lowest_res * ae_out_ch)
         self.has_upscale = not archi.t
         if self.has_upscale:
-            self.upscale1 = Upscale(ae_out_ch, ae_out_ch, cos_act=archi.c)
+            self.upscale1 = Upscale(ae_out_ch, ae_out_ch, cos_act=archi.c, in_res=lowest_res)
 
     @property
     def out_res(self) -> int:
@@ -28,5 +28,5 @@ class Inter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dense2(self.dense1(x))
-        x = x.view(x.shape[0], self.ae_out_ch, self.lowest_res, self.lowest_res)
+        x = x.reshape(-1, self.ae_out_ch, self.lowest_res, self.lowest_res)
         return self.upscale1(x) if self.has_upscale else x

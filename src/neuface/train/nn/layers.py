@@ -11,14 +11,23 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def depth_to_space(x: torch.Tensor, r: int = 2) -> torch.Tensor:
+def depth_to_space(x: torch.Tensor, r: int = 2, channels: int | None = None, hw: int | None = None) -> torch.Tensor:
     """TensorFlow's DCR depth-to-space (what DFL uses), not torch's CRD PixelShuffle.
 
     out[b, k, h*r+i, w*r+j] = in[b, (i*r+j)*oc + k, h, w]: DFL weights drop in unchanged.
+    With static `channels` (input channels) and square `hw`, no shape is read from `x`, so an ONNX
+    export has no Shape/Gather nodes (the batch stays -1).
     """
-    b, c, h, w = x.shape
-    oc = c // (r * r)
-    return x.view(b, r, r, oc, h, w).permute(0, 3, 4, 1, 5, 2).reshape(b, oc, h * r, w * r)
+    if channels is None or hw is None:
+        _, channels, h, w = x.shape
+    else:
+        h = w = hw
+    oc = channels // (r * r)
+    return x.reshape(-1, r, r, oc, h, w).permute(0, 3, 4, 1, 5, 2).reshape(-1, oc, h * r, w * r)
+
+
+def _exporting() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def pixel_norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-6) -> torch.Tensor:
@@ -47,6 +56,14 @@ class Conv2d(nn.Conv2d):
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.weight)
         nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        # oneDNN is slow for 1x1 convs with few outputs (SAEHD's mask head); a matmul is the same math.
+        if self.kernel_size == (1, 1) and self.stride == (1, 1) and self.padding == (0, 0) and not _exporting():
+            b, c, h, w = x.shape
+            y = torch.matmul(self.weight.view(self.out_channels, c).to(x.dtype), x.reshape(b, c, h * w))
+            return (y + self.bias.to(y.dtype).view(1, -1, 1)).view(b, self.out_channels, h, w)
+        return super().forward(x)
 
 
 class ConvTranspose2dSame(nn.ConvTranspose2d):
@@ -111,15 +128,20 @@ class DownscaleBlock(nn.Module):
 
 
 class Upscale(nn.Module):
-    """Conv k x k to 4*out -> LeakyReLU 0.1 (before the shuffle) -> DCR depth-to-space x2."""
+    """Conv k x k to 4*out -> LeakyReLU 0.1 (before the shuffle) -> DCR depth-to-space x2.
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, cos_act: bool = False):
+    `in_res` (the input's fixed spatial size) keeps shapes static for export.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, cos_act: bool = False,
+                 in_res: int | None = None):
         super().__init__()
         self.conv1 = Conv2d(in_ch, out_ch * 4, kernel_size)
         self.cos_act = cos_act
+        self.in_res = in_res
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return depth_to_space(act(self.conv1(x), 0.1, self.cos_act), 2)
+        return depth_to_space(act(self.conv1(x), 0.1, self.cos_act), 2, self.conv1.out_channels, self.in_res)
 
 
 class ResidualBlock(nn.Module):

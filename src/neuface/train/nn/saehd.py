@@ -58,12 +58,12 @@ class SAEHD(nn.Module):
         if a.is_liae:
             self.inter_AB = Inter(enc_flat, dims.ae_dims, dims.ae_dims * 2, lowest, a)
             self.inter_B = Inter(enc_flat, dims.ae_dims, dims.ae_dims * 2, lowest, a)
-            self.decoder = Decoder(dims.ae_dims * 4, dims.d_dims, dims.d_mask_dims, a)
+            self.decoder = Decoder(dims.ae_dims * 4, dims.d_dims, dims.d_mask_dims, a, self.inter_AB.out_res)
             self.part_names: tuple[str, ...] = ("encoder", "inter_AB", "inter_B", "decoder")
         else:
             self.inter = Inter(enc_flat, dims.ae_dims, dims.ae_dims, lowest, a)
-            self.decoder_src = Decoder(dims.ae_dims, dims.d_dims, dims.d_mask_dims, a)
-            self.decoder_dst = Decoder(dims.ae_dims, dims.d_dims, dims.d_mask_dims, a)
+            self.decoder_src = Decoder(dims.ae_dims, dims.d_dims, dims.d_mask_dims, a, self.inter.out_res)
+            self.decoder_dst = Decoder(dims.ae_dims, dims.d_dims, dims.d_mask_dims, a, self.inter.out_res)
             self.part_names = ("encoder", "inter", "decoder_src", "decoder_dst")
 
     @property

@@ -1,0 +1,258 @@
+"""`neuface merge`: decode the dst video, merge every frame with the model, encode (or write PNGs), safely.
+
+Flow per batch of frames: decode (FFmpeg threads) -> faces (stored alignments or detection) -> one batched
+model call -> masks and paste-back on worker threads while the next batch runs through the model ->
+label -> encoder / PNG writer, in frame order. Outputs appear only when complete: the video is written to
+a temp file beside the target and renamed at the end, PNGs go to a staging folder that replaces
+`--frames-dir` at the end (an old non-empty folder is kept as `<dir>_backup_<timestamp>` with `--force`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuface.atomic import atomic_path, staging_dir
+from neuface.console import RateTracker, info, make_progress
+from neuface.errors import UsageError, VideoError
+from neuface.merge.encode import VideoSink, container_format
+from neuface.merge.faces import choose_face_source
+from neuface.merge.merger import FrameMerger
+from neuface.merge.models import ModelRunner, TorchRunner, describe, open_model
+from neuface.merge.options import MergeOptions
+from neuface.merge.preview import preview_indices, write_preview
+from neuface.merge.provenance import merge_metadata
+from neuface.workspace import Side, Workspace
+
+RESULT_NAME = "result.mp4"  # DFL's merged video name in the workspace
+
+
+@dataclass
+class MergeConfig:
+    """Everything `neuface merge` can be told (CLI flags map one to one)."""
+
+    video: Path | None = None
+    out: Path | None = None
+    frames_dir: Path | None = None
+    preview: int = 0
+    preview_file: Path | None = None
+    force: bool = False
+    dfm: Path | None = None
+    model_dir: Path | None = None
+    name: str | None = None
+    face_type: str | None = None
+    morph_factor: float = 1.0
+    options: MergeOptions = field(default_factory=MergeOptions)
+    faces: str = "auto"
+    backend: str = "auto"
+    max_faces: int = 0
+    xseg_dir: Path | None = None
+    batch_size: int = 8
+    workers: int | None = None  # paste threads; None = one per core (max 4), 0 = inline
+    crf: int = 18
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass
+class MergeResult:
+    video: Path | None
+    frames_dir: Path | None
+    preview: Path | None
+    frames: int
+    faces: int
+    frames_with_faces: int
+    seconds: float
+    face_source: str
+    model: str
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def _chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y%m%d_%H%M%S")
+
+
+def _check_outputs(cfg: MergeConfig, video: Path, out: Path | None) -> None:
+    if out is not None:
+        container_format(out)
+        if out.resolve() == video.resolve():
+            raise UsageError(f"--out {out}: is the dst video itself; choose another file")
+        if out.exists() and not cfg.force:
+            raise UsageError(f"{out} exists: pass --force to replace it (or choose another --out)")
+    fd = cfg.frames_dir
+    if fd is not None:
+        if fd.exists() and not fd.is_dir():
+            raise UsageError(f"--frames-dir {fd}: exists and is not a folder")
+        if fd.is_dir() and any(fd.iterdir()) and not cfg.force:
+            raise UsageError(f"--frames-dir {fd} is not empty: pass --force (the old folder is kept as "
+                             f"{fd.name}_backup_<timestamp>)")
+
+
+@contextlib.contextmanager
+def _video_sink(out: Path, video: Path, rate: Fraction | None, meta: dict[str, str], crf: int) -> Iterator[VideoSink]:
+    with atomic_path(out) as tmp:
+        sink = VideoSink(tmp, container_format(out), video, rate, meta, crf)
+        ok = False
+        try:
+            yield sink
+            ok = True
+        finally:
+            sink.close(ok)
+
+
+@contextlib.contextmanager
+def _frames_sink(final: Path) -> Iterator[Any]:
+    from neuface.extract.formats import ImageFormat
+    from neuface.extract.writer import FrameWriter
+
+    with staging_dir(final, prefix=".merge-") as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the frames from other users
+        with FrameWriter(tmp, ImageFormat.png) as writer:
+            yield writer
+            writer.finish()
+        if final.is_dir() and any(final.iterdir()):
+            os.replace(final, final.with_name(f"{final.name}_backup_{_timestamp()}"))
+        elif final.is_dir():
+            final.rmdir()
+        os.replace(tmp, final)
+
+
+def _xseg_for(cfg: MergeConfig, runner: ModelRunner, ws: Workspace) -> object | None:
+    if not cfg.options.needs_xseg:
+        return None
+    from neuface.errors import ModelFormatError
+    from neuface.xseg.infer import XSegMasker
+
+    where = cfg.xseg_dir or (Path(cfg.model_dir) if isinstance(runner, TorchRunner) and cfg.model_dir
+                             else ws.model_dir)
+    try:
+        return XSegMasker.from_dir(where, device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size)
+    except ModelFormatError as exc:
+        raise UsageError(f"--mask-mode {cfg.options.mask_mode} needs an XSeg model: {exc} (pass --xseg-dir)") from exc
+
+
+def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
+    """Merge the dst video (`cfg.video`, default the workspace's data_dst.*) with the model; see module doc."""
+    from neuface.extract.frames import resolve_video
+    from neuface.extract.video import VideoSource
+
+    t0 = time.perf_counter()
+    opts = cfg.options.validated()
+    if cfg.batch_size < 1:
+        raise UsageError(f"--batch-size {cfg.batch_size}: expected >= 1")
+    video = resolve_video(ws, Side.dst, cfg.video)
+    out = cfg.out
+    if out is None and cfg.frames_dir is None and not cfg.preview:
+        out = ws.root / RESULT_NAME
+    if not cfg.preview:
+        _check_outputs(cfg, video, out)
+    runner = open_model(cfg.dfm, cfg.model_dir, ws.model_dir, name=cfg.name, device=cfg.device,
+                        precision=cfg.precision, batch_size=cfg.batch_size, face_type=cfg.face_type,
+                        morph_factor=cfg.morph_factor)
+    info(f"merge {video.name} with {describe(runner)}")
+    xseg = _xseg_for(cfg, runner, ws)
+    workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
+
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(VideoSource(video))
+        frames = source.frames()
+        first = next(frames, None)
+        if first is None:
+            source.check_complete()
+            raise VideoError(f"{video}: no frame could be decoded")
+        face_source, why = choose_face_source(ws, cfg.faces, source.info.frames, first.to_bgr(),
+                                              backend=cfg.backend, device=cfg.device, max_faces=cfg.max_faces)
+        info(why)
+        merger = stack.enter_context(FrameMerger(runner, opts, xseg, workers))
+        decoded = itertools.chain([first], frames)
+        if cfg.preview:
+            path = cfg.preview_file or (out or ws.root / RESULT_NAME).with_name(
+                f"{(out or ws.root / RESULT_NAME).stem}_preview.png")
+            return _preview(decoded, source, face_source, merger, cfg, path, runner, why, t0)
+
+        meta = merge_metadata(runner.name, runner.iteration, opts.label, video.name)
+        sink = stack.enter_context(_video_sink(out, video, source.info.rate, meta, cfg.crf)) if out else None
+        writer = stack.enter_context(_frames_sink(cfg.frames_dir)) if cfg.frames_dir else None
+        n_frames = n_faces = with_faces = 0
+        rate = RateTracker("frames")
+        pending: deque[tuple[list[Future[np.ndarray]], list[Fraction]]] = deque()
+
+        def emit() -> None:
+            nonlocal n_frames
+            futures, times = pending.popleft()
+            for fut, t in zip(futures, times, strict=True):
+                img = fut.result()
+                if sink is not None:
+                    sink.write(img, t)
+                if writer is not None:
+                    writer.submit(img)
+                n_frames += 1
+
+        with make_progress("frames") as progress:
+            task = progress.add_task(f"merge {video.name}", total=source.info.frames or None, rate="")
+            for chunk in _chunks(decoded, cfg.batch_size):
+                imgs = [np.ascontiguousarray(d.to_bgr()) for d in chunk]
+                faces = face_source.faces([d.index for d in chunk], imgs)
+                n_faces += sum(len(f) for f in faces)
+                with_faces += sum(1 for f in faces if f)
+                pending.append((merger.submit([d.index for d in chunk], imgs, faces), [d.time for d in chunk]))
+                while len(pending) > 1:  # keep one batch pasting while the next one runs the model
+                    emit()
+                progress.update(task, completed=n_frames, rate=f"{rate.text(n_frames)}, {n_faces} faces")
+            while pending:
+                emit()
+            progress.update(task, completed=n_frames, total=n_frames, rate=f"{rate.text(n_frames)}, {n_faces} faces")
+        source.check_complete()
+    result = MergeResult(out, cfg.frames_dir, None, n_frames, n_faces, with_faces, time.perf_counter() - t0,
+                         why, runner.label)
+    info(f"merged {n_frames} frames ({with_faces} with faces, {n_faces} faces) in {result.seconds:.1f} s, "
+         f"{result.frames_per_second:.1f} frames/s -> {', '.join(str(p) for p in (out, cfg.frames_dir) if p)}")
+    return result
+
+
+def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: FrameMerger, cfg: MergeConfig,
+             path: Path, runner: ModelRunner, why: str, t0: float) -> MergeResult:
+    info_ = source.info
+    total = info_.frames or (int(info_.duration * info_.rate) if info_.duration and info_.rate else 0)
+    if total <= 0:
+        raise VideoError(f"{source.path}: frame count unknown, cannot pick preview frames")
+    want = preview_indices(total, cfg.preview)
+    chosen = []
+    for d in decoded:
+        if d.index in want:
+            chosen.append((d.index, np.ascontiguousarray(d.to_bgr())))
+        if d.index >= want[-1]:
+            break
+    if not chosen:
+        raise VideoError(f"{source.path}: none of the preview frames could be decoded")
+    idx = [i for i, _ in chosen]
+    before = [img.copy() for _, img in chosen]
+    faces = face_source.faces(idx, [img for _, img in chosen])
+    after = [f.result() for f in merger.submit(idx, [img for _, img in chosen], faces)]
+    write_preview(list(zip(before, after, strict=True)), path)
+    n_faces = sum(len(f) for f in faces)
+    info(f"preview of {len(chosen)} frames (#{', #'.join(map(str, idx))}, {n_faces} faces) -> {path}")
+    return MergeResult(None, None, path, len(chosen), n_faces, sum(1 for f in faces if f),
+                       time.perf_counter() - t0, why, runner.label)
