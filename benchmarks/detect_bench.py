@@ -3,6 +3,8 @@
 Baseline: the same backend and per-frame work (decode, detect, landmarks, identity, warp, encode, write),
 one frame at a time in one process. Pipeline: `run_detect` as the CLI runs it (a process pool across
 cores on CPU, batches + decode/write threads on GPU). Worker start-up is included in the pipeline's time.
+CPU-ms/face (this process plus its workers) shows the pipeline's overhead independently of other load on
+the machine: on a shared machine the wall-clock ratio says little.
 
     python benchmarks/detect_bench.py [--frames 354] [--backend dlib] [--video PATH] [--size WxH]
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -43,12 +46,18 @@ def write_frames(video: Path, folder: Path, count: int, size: tuple[int, int] | 
     return n
 
 
-def naive(frames: list[Path], cfg: DetectConfig, out: Path) -> tuple[int, float]:
+def cpu_seconds() -> float:
+    """CPU time of this process plus its finished children (the pool's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def naive(frames: list[Path], cfg: DetectConfig, out: Path) -> tuple[int, float, float]:
     out.mkdir(parents=True)
     processor = FrameProcessor(make_backends(cfg), cfg, out, None)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     faces = sum(len(processor(p).faces) for p in frames)
-    return faces, time.perf_counter() - t0
+    return faces, time.perf_counter() - t0, cpu_seconds() - c0
 
 
 def main() -> int:
@@ -71,14 +80,17 @@ def main() -> int:
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
         base_rate = None
         if not args.skip_naive:
-            faces, secs = naive(frames, cfg, Path(tmp) / "naive")
+            faces, secs, cpu = naive(frames, cfg, Path(tmp) / "naive")
             base_rate = faces / secs
             print(f"naive (1 process, 1 frame at a time): {faces} faces in {secs:.1f} s = {base_rate:.2f} faces/s, "
-                  f"{n / secs:.2f} frames/s", flush=True)
+                  f"{n / secs:.2f} frames/s, {cpu / max(faces, 1) * 1000:.0f} CPU-ms/face", flush=True)
+        c0 = cpu_seconds()
         result = run_detect(ws, Side.src, cfg)
+        cpu = cpu_seconds() - c0
         rate = result.faces / result.seconds
         print(f"pipeline: {result.faces} faces in {result.seconds:.1f} s = {rate:.2f} faces/s, "
-              f"{n / result.seconds:.2f} frames/s")
+              f"{n / result.seconds:.2f} frames/s, {cpu / max(result.faces, 1) * 1000:.0f} CPU-ms/face "
+              "(incl. worker start-up)")
         if base_rate:
             print(f"ratio pipeline/naive: {rate / base_rate:.2f}x (goal >= 1.7x on 2 idle cores; "
                   f"load average now {os.getloadavg()[0]:.1f})")

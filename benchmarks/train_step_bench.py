@@ -40,8 +40,8 @@ def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> list[fl
     options = SAEHDOptions.default(resolution=args.res, batch_size=args.batch)
     model = build_model(options, device)
     model.src_dst_opt.fused = fused
-    trainer = SAEHDTrainer(model, choose_precision(device, precision))
-    batch = make_batch(args.res, args.batch).to(device)
+    trainer = SAEHDTrainer(model, choose_precision(device, precision), channels_last=args.channels_last and fused)
+    batch = make_batch(args.res, args.batch).to(device, channels_last=args.channels_last and fused)
     times = []
     for i in range(args.warmup + args.steps):
         synchronize(device)
@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="auto", help="for the neuface step: auto|fp32|bf16|fp16")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last memory format for the neuface step")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the fp32 unfused step")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "

@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_train_helpers import TINY, make_workspace
 
 from neuface.cli import main
 from neuface.export.check import check_dfm
 from neuface.safe_pickle import dumps_compat
 from neuface.train.model_folder import find_model, load_model, read_data_dat
+from test_train_helpers import TINY, make_workspace
 
 
 def _train(ws: Path, *args: str) -> int:

@@ -8,6 +8,9 @@ Safety: a non-empty `aligned/` is refused unless `force`, which first moves it (
 `aligned_backup_<timestamp>/`; new faces go to a staging folder that replaces `aligned/` only when the run
 completes, so `aligned/` never mixes old and new faces. `--redo-deleted-debug` re-runs only the frames
 whose debug image the user deleted, moving those frames' old faces to the backup folder first.
+
+The CPU pool uses the "spawn" start method (dlib and onnxruntime thread pools are not fork-safe), so a
+script calling `run_detect` needs the usual `if __name__ == "__main__":` guard.
 """
 
 from __future__ import annotations

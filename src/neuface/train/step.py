@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from neuface.runtime import Precision, autocast, grad_scaler
+from neuface.train.cpu_memory import retain_freed_memory
 from neuface.train.losses import d_loss, dssim, gaussian_blur, mask_blur, reconstruction_loss, style_loss
 from neuface.train.losses import total_variation_mse as tv_mse
 from neuface.train.model import SAEHDModel
@@ -82,6 +83,8 @@ class SAEHDTrainer:
         if channels_last:
             for _, part in model.weight_parts():
                 part.to(memory_format=torch.channels_last)
+        if self.device.type == "cpu":
+            retain_freed_memory()
         self.scaler = grad_scaler(self.device, self.precision)
         self._adapters: dict[int, _ScalerAdapter] = {}
 

@@ -87,6 +87,8 @@ def apply_warp(img: np.ndarray, p: WarpParams, warp: bool, is_mask: bool = False
         img = img[..., None]
     if p.flip:
         img = img[:, ::-1]
+    if not is_mask and img.dtype.kind == "f":
+        return np.clip(img, 0, 1)  # cubic overshoots; DFL clips after augmenting
     return np.ascontiguousarray(img)
 
 

@@ -1,0 +1,153 @@
+"""End-to-end training iterations/s (data pipeline included) vs the model step alone, same settings, same run.
+
+    python benchmarks/train_bench.py                         # CPU: LIAE-UD res 128 batch 4 (the issue's setting)
+    python benchmarks/train_bench.py --res 256 --batch 16 --device cuda --precision bf16   # GPU figures
+
+Baseline: `SAEHDTrainer.train_step` on one pre-built batch already on the device (model step only).
+Measured: the training loop's path - loader worker processes (or the batched GPU warp) -> device -> step.
+Blocks of both alternate so background load hits them alike; medians of per-iteration times are compared.
+Also prints the loader's own rate (batches/s with no model running). Faces: the DFL fixture faces when
+present, else synthetic ones (the loader's cost does not depend on image content).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuface.runtime import choose_precision, configure_backends, resolve_device
+from neuface.train.data import (
+    BatchMaker,
+    FaceCache,
+    SideAugment,
+    build_cache,
+    default_workers,
+    finish_batch,
+    make_loader,
+)
+from neuface.train.model import build_model
+from neuface.train.options import SAEHDOptions
+from neuface.train.step import SAEHDBatch, SAEHDTrainer
+from neuface.train.warp import GpuWarper
+
+FIXTURE_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "dfl" / "aligned"
+
+
+def synthetic_cache(n: int, res: int, seed: int = 0) -> FaceCache:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    crops = np.empty((n, res, res, 3), np.uint8)
+    masks = np.zeros((n, res, res, 2), np.uint8)
+    for i in range(n):
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        crops[i] = cv2.resize(small, (res, res), interpolation=cv2.INTER_CUBIC)
+        cv2.ellipse(masks[i, ..., 0], (res // 2, res // 2), (res // 3, res * 2 // 5), 0, 0, 360, 255, -1)
+        cv2.circle(masks[i, ..., 1], (res // 2, res * 2 // 3), res // 10, 255, -1)
+    return FaceCache(crops, masks, rng.uniform(-0.5, 0.5, n).astype(np.float32), [f"{i}.jpg" for i in range(n)])
+
+
+def faces(res: int, face_type: str, n_synth: int) -> FaceCache:
+    if FIXTURE_FACES.is_dir():
+        import shutil
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp())
+        for p in sorted(FIXTURE_FACES.glob("t1_*.jpg")):
+            shutil.copyfile(p, tmp / p.name)
+        try:
+            return build_cache(tmp, res, face_type, "bench")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return synthetic_cache(n_synth, res)
+
+
+def to_trainer_batch(b: dict) -> SAEHDBatch:
+    s, d = b["src"], b["dst"]
+    return SAEHDBatch(s["warped"], s["target"], s["target_m"], s["target_em"],
+                      d["warped"], d["target"], d["target_m"], d["target_em"])
+
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--res", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--archi", default="liae-ud")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--iters", type=int, default=6, help="timed iterations per block")
+    ap.add_argument("--blocks", type=int, default=2, help="alternating blocks of each")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--ct-mode", default=None)
+    args = ap.parse_args()
+
+    dev = resolve_device(args.device)
+    configure_backends(dev)
+    prec = choose_precision(dev, args.precision)
+    opts = SAEHDOptions.default(resolution=args.res, batch_size=args.batch, archi=args.archi, face_type="wf")
+    model = build_model(opts, dev)
+    trainer = SAEHDTrainer(model, precision=prec)
+    cache = faces(opts.resolution, "wf", max(64, args.batch * 4))
+    gpu = dev.type == "cuda"
+    maker = BatchMaker(cache, cache, args.batch, 1, SideAugment(flip=False, ct_mode=args.ct_mode),
+                       SideAugment(flip=True), gpu_geometry=gpu)
+    warper = GpuWarper(dev) if gpu else None
+    workers = args.workers if args.workers is not None else default_workers(dev.type)
+    fixed = to_trainer_batch(finish_batch(maker.make(0), dev, warper))
+
+    loader = make_loader(maker, 0, workers, pin_memory=gpu)
+    for _ in range(args.warmup):  # compile the fused optimizer, warm the allocator and the workers
+        trainer.train_step(fixed)
+        trainer.train_step(to_trainer_batch(finish_batch(next(loader), dev, warper)))
+
+    step_only: list[float] = []
+    end_to_end: list[float] = []
+    for _ in range(args.blocks):
+        for _ in range(args.iters):
+            sync(dev)
+            t = time.perf_counter()
+            trainer.train_step(fixed)
+            sync(dev)
+            step_only.append(time.perf_counter() - t)
+        for _ in range(args.iters):
+            sync(dev)
+            t = time.perf_counter()
+            trainer.train_step(to_trainer_batch(finish_batch(next(loader), dev, warper)))
+            sync(dev)
+            end_to_end.append(time.perf_counter() - t)
+
+    n = max(20, args.iters * 4)
+    t = time.perf_counter()
+    for _ in range(n):
+        finish_batch(next(loader), dev, warper)
+    sync(dev)
+    loader_rate = n / (time.perf_counter() - t)
+    loader.close()
+
+    s_med, e_med = statistics.median(step_only), statistics.median(end_to_end)
+    name = torch.cuda.get_device_name(dev) if gpu else "CPU"
+    print(f"device {name}, precision {prec.name}, {opts.archi} res {opts.resolution} batch {args.batch}, "
+          f"ae {opts.ae_dims} e {opts.e_dims} d {opts.d_dims} dm {opts.d_mask_dims}, loader workers {workers}, "
+          f"{'GPU batched warp' if gpu else 'CPU warp in workers'}, {len(cache)} faces")
+    print(f"model step only (baseline): median {s_med * 1e3:.0f} ms/it ({1 / s_med:.2f} it/s), "
+          f"min {min(step_only) * 1e3:.0f} ms")
+    print(f"end to end (data pipeline included): median {e_med * 1e3:.0f} ms/it ({1 / e_med:.2f} it/s), "
+          f"min {min(end_to_end) * 1e3:.0f} ms")
+    print(f"loader alone: {loader_rate:.1f} batches/s ({loader_rate * args.batch * 2:.0f} samples/s)")
+    ratio = e_med / s_med
+    print(f"end-to-end / step-only time ratio: {ratio:.3f} (pipeline cost {100 * (ratio - 1):+.1f} %; goal <= +10 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""`run_pipeline`: every step in order, skipping finished ones, stopping at the first failure with a hint.
+
+extract -> detect -> sort (when configured) -> mask (when an XSeg model is present) -> pack, for src and
+dst, then train (to the target iteration) -> export. `from_stage` forces that stage and everything
+after it; `until` stops after a stage. Each step is logged to `run.log` and `run_summary.json` as it
+starts and ends, and recorded in the run state only once it succeeded, so an interrupted or failed job
+resumes at the step that did not finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from neuface.console import console, info, warn
+from neuface.errors import NeufaceError, UsageError
+from neuface.pipeline.journal import Journal, StepRecord, format_counts
+from neuface.pipeline.names import Stage, stage_index
+from neuface.pipeline.state import RunState
+from neuface.pipeline.steps import Context, Step, StepError, StepInterrupted, all_steps
+from neuface.workspace import Side, Workspace
+
+
+class PipelineError(NeufaceError):
+    """A step failed: one line with the step, its error, a hint and where the log is."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunRequest:
+    """What to run: the config (normalised neuface.toml), videos, stage range, target and device."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+    videos: dict[Side, Path | None] = field(default_factory=dict)
+    from_stage: Stage | None = None
+    until: Stage | None = None
+    target_iter: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": str(self.config_path) if self.config_path else None,
+                "videos": {s.value: str(v) for s, v in self.videos.items() if v is not None},
+                "from": self.from_stage.value if self.from_stage else None,
+                "until": self.until.value if self.until else None,
+                "target_iter": self.target_iter, "device": self.device, "precision": self.precision}
+
+
+@dataclass
+class RunResult:
+    journal: Journal
+
+    @property
+    def steps(self) -> list[StepRecord]:
+        return self.journal.steps
+
+    def record(self, step: str) -> StepRecord:
+        return next(r for r in self.steps if r.step == step)
+
+    def dfm(self) -> Path | None:
+        """The `.dfm` the export step wrote in this run (None when it was skipped or not requested)."""
+        value = self.record("export").counts.get("dfm")
+        return Path(value) if value else None
+
+
+def _in_range(step: Step, req: RunRequest) -> bool:
+    return req.until is None or stage_index(step.stage) <= stage_index(req.until)
+
+
+def _forced(step: Step, req: RunRequest) -> bool:
+    return req.from_stage is not None and stage_index(step.stage) >= stage_index(req.from_stage)
+
+
+def _failure(step: Step, ctx: Context, exc: BaseException) -> tuple[str, str, int, str | None]:
+    """(message, hint, exit code, traceback or None) for a failed step."""
+    if isinstance(exc, StepError):
+        return str(exc), exc.hint or step.hint(ctx), exc.exit_code, None
+    if isinstance(exc, NeufaceError):
+        return str(exc), step.hint(ctx), exc.exit_code, None
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return (f"{type(exc).__name__}: {exc}", step.hint(ctx) + "; an unexpected error: the traceback is in run.log",
+            1, tb)
+
+
+def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
+    """Run the requested steps in `ws`; raises PipelineError at the first failure (after logging it)."""
+    if req.from_stage and req.until and stage_index(req.from_stage) > stage_index(req.until):
+        raise UsageError(f"--from {req.from_stage.value} comes after --until {req.until.value}")
+    ws.root.mkdir(parents=True, exist_ok=True)
+    where = str(req.config_path or ws.config_file)
+    ctx = Context(ws=ws, config=req.config, where=where, state=RunState.load(ws.root), device=req.device,
+                  precision=req.precision, videos=req.videos, target_iter=req.target_iter)
+    steps = all_steps()
+    records = [StepRecord(step=s.key, stage=s.stage.value, side=s.side.value if s.side else None) for s in steps]
+    journal = Journal(ws.root, records, request=req.describe())
+    journal.log(f"run started in {ws.root.resolve()} ({', '.join(f'{k}={v}' for k, v in req.describe().items() if v)})")
+    try:
+        for step in steps:  # every option problem before any work starts
+            ctx.params(step.stage, step.side)
+    except NeufaceError as exc:
+        journal.log(f"options: FAILED: {exc}")
+        journal.finish("failed")
+        raise
+    wanted = [s for s in steps if _in_range(s, req)]
+    for n, (step, rec) in enumerate(zip(steps, records, strict=True), 1):
+        if not _in_range(step, req):
+            rec.status, rec.reason = "not requested", f"after --until {req.until.value if req.until else ''}"
+            continue
+        label = f"[{n}/{len(wanted)}] {step.key}"
+        try:
+            p = ctx.params(step.stage, step.side)
+            decision = step.decide(ctx, p, _forced(step, req))
+            if not decision.run:
+                rec.status, rec.reason = decision.status, decision.reason
+                journal.log(f"{step.key}: {decision.status}: {decision.reason}")
+                info(f"[dim]{escape(label)}: {decision.status} - {escape(decision.reason)}[/dim]")
+                continue
+            rec.status, rec.reason, rec.started = "running", decision.reason, time.time()
+            journal.log(f"{step.key}: started ({decision.reason})")
+            console.rule(escape(f"{label} ({decision.reason})"), style="cyan", align="left")
+            rec.counts = step.execute(ctx, p, decision)
+            rec.finished, rec.status = time.time(), "done"
+            ctx.state.record(step.key, decision.options, rec.counts, finished=rec.finished)
+            journal.log(f"{step.key}: done in {rec.seconds:.1f} s: {format_counts(rec.counts)}")
+        except (KeyboardInterrupt, StepInterrupted):
+            rec.status, rec.finished = "interrupted", time.time()
+            journal.log(f"{step.key}: interrupted")
+            journal.finish("interrupted")
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is logged with a hint, then re-raised as one line
+            message, hint, code, tb = _failure(step, ctx, exc)
+            rec.status, rec.finished, rec.error, rec.hint = "failed", time.time(), message, hint
+            journal.log(f"{step.key}: FAILED: {message}\nhint: {hint}" + (f"\n{tb}" if tb else ""))
+            journal.finish("failed")
+            raise PipelineError(f"{step.key} failed: {message} | hint: {hint} | fix it and run again: finished "
+                                f"steps are skipped (log: {journal.log_path})", code) from exc
+    journal.finish("ok")
+    return RunResult(journal)
+
+
+@contextlib.contextmanager
+def markup_safe_errors() -> Iterator[None]:
+    """Escape rich markup in a NeufaceError's message: the CLI prints errors through rich, which would eat
+    the `[train]`-style table names that our messages and hints quote."""
+    try:
+        yield
+    except NeufaceError as exc:
+        exc.args = (escape(str(exc)),)
+        raise
+
+
+def print_summary(result: RunResult) -> None:
+    """A table of every step: what it did (or why it was skipped) and how long it took."""
+    from rich.table import Table
+
+    table = Table(title=f"neuface run: {result.journal.status} in "
+                        f"{(result.journal.finished or time.time()) - result.journal.started:.1f} s", title_justify="left")
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("time", justify="right")
+    table.add_column("what happened", overflow="fold")
+    colours = {"done": "green", "failed": "red", "interrupted": "yellow", "off": "dim", "skipped": "cyan"}
+    for rec in result.steps:
+        what = format_counts(rec.counts) if rec.status == "done" else (rec.error or rec.reason)
+        secs = f"{rec.seconds:.1f} s" if rec.seconds is not None else ""
+        table.add_row(rec.step, f"[{colours.get(rec.status, 'white')}]{rec.status}[/]", secs, escape(what))
+    console.print(table)
+    if result.journal.status != "ok":
+        warn(f"see {result.journal.log_path}")
