@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -33,7 +34,8 @@ def make_batch(res: int, batch: int, seed: int = 0) -> SAEHDBatch:
     return SAEHDBatch(img[0], img[1], ellipse, em, img[2], img[3], ellipse.clone(), em.clone())
 
 
-def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> list[float]:
+def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """Wall seconds and process CPU seconds per timed step (CPU time is robust to other jobs' load)."""
     device = resolve_device(args.device)
     configure_backends(device)
     torch.manual_seed(0)
@@ -42,22 +44,24 @@ def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> list[fl
     model.src_dst_opt.fused = fused
     trainer = SAEHDTrainer(model, choose_precision(device, precision), channels_last=args.channels_last and fused)
     batch = make_batch(args.res, args.batch).to(device, channels_last=args.channels_last and fused)
-    times = []
+    times, cpu = [], []
     for i in range(args.warmup + args.steps):
         synchronize(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.train_step(batch)
         synchronize(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - t0)
-    return times
+            cpu.append(time.process_time() - c0)
+    return times, cpu
 
 
-def summary(name: str, times: list[float]) -> float:
-    med = statistics.median(times)
+def summary(name: str, measured: tuple[list[float], list[float]]) -> tuple[float, float]:
+    times, cpu = measured
+    med, cmed = statistics.median(times), statistics.median(cpu)
     print(f"{name}: median {med:.3f} s, min {min(times):.3f} s, mean {statistics.fmean(times):.3f} s "
-          f"over {len(times)} steps")
-    return med
+          f"over {len(times)} steps; CPU time median {cmed:.3f} s/step ({os.getloadavg()[0]:.1f} load)")
+    return med, cmed
 
 
 def main() -> None:
@@ -73,10 +77,12 @@ def main() -> None:
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"LIAE-UD res {args.res} batch {args.batch}")
-    fast = summary(f"neuface step ({args.precision}, fused AdaBelief)", time_steps(args.precision, True, args))
+    fast, fast_cpu = summary(f"neuface step ({args.precision}, fused AdaBelief)",
+                             time_steps(args.precision, True, args))
     if not args.skip_baseline:
-        base = summary("baseline: neuface fp32, unfused AdaBelief", time_steps("fp32", False, args))
-        print(f"ratio vs fp32 unfused baseline (same run): {fast / base:.2f}x")
+        base, base_cpu = summary("baseline: neuface fp32, unfused AdaBelief", time_steps("fp32", False, args))
+        print(f"ratio vs fp32 unfused baseline (same run): wall {fast / base:.2f}x, "
+              f"CPU time {fast_cpu / base_cpu:.2f}x")
     if DFL_TIMING.is_file() and args.res == 128 and args.batch == 4 and args.device == "cpu":
         dfl = json.loads(DFL_TIMING.read_text())["train_step_s"]
         print(f"DFL TensorFlow step (recorded in {DFL_TIMING.name}, Intel Xeon 2 vCPU): "

@@ -26,6 +26,7 @@ from neuface.train.model_folder import (
     model_summary,
     read_data_dat,
     save_model,
+    xseg_ref,
 )
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch, SAEHDTrainer
@@ -223,3 +224,13 @@ def test_safe_loader_reads_what_dfl_would(tmp_path):
     save_model(ref, model)
     data = safe_loads(ref.data_file.read_bytes())
     assert data["iter"] == 0 and data["options"]["archi"] == "liae-ud"
+
+
+def test_inference_load_allocates_no_optimizer_state_and_xseg_names(tmp_path):
+    ref, model = create_model(tmp_path, "d", SAEHDOptions(**TINY))
+    save_model(ref, model)
+    loaded = load_model(ref, training=False)
+    assert loaded.src_dst_opt._state is None  # no 2x-parameter zeros for export/merge
+    x = xseg_ref(tmp_path)
+    assert (x.weights_file("256").name, x.data_file.name, x.summary_file.name) == (
+        "XSeg_256.npy", "XSeg_data.dat", "XSeg_summary.txt")

@@ -25,8 +25,8 @@ Opt = typer.Option
 def command(
     ctx: typer.Context,
     kind: Annotated[str, Opt(help="What to train: saehd or xseg.", rich_help_panel=_RUN)] = "saehd",
-    name: Annotated[str | None, Opt(help="Model name (DFL's <name>_SAEHD). Default: the only SAEHD model in "
-                                        "workspace/model, else 'new'.", rich_help_panel=_RUN)] = None,
+    name: Annotated[str | None, Opt(help="Model name (DFL's <name>_SAEHD). Default: the most recently saved "
+                                        "SAEHD model in workspace/model, else 'new'.", rich_help_panel=_RUN)] = None,
     archi: Annotated[str | None, Opt(help="df|liae[-udtc]. [default: liae-ud]", rich_help_panel=_ARCH)] = None,
     resolution: Annotated[int | None, Opt(help="Face resolution, 64..640 (multiple of 16, or 32 for -d). "
                                                "[default: 128]", rich_help_panel=_ARCH)] = None,
@@ -100,7 +100,8 @@ def command(
     if kind == "xseg":
         from neuface.train.loop import run_xseg
 
-        run_xseg(st, target_iter=target_iter or 0, save_every_min=save_every_min, batch_size=batch_size)
+        run_xseg(st, target_iter=target_iter or 0, save_every_min=save_every_min, batch_size=batch_size,
+                 face_type=face_type, seed=seed)
         return
     if kind != "saehd":
         raise UsageError(f"--kind {kind!r}: choose saehd or xseg")

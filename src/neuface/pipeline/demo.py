@@ -51,7 +51,7 @@ zooming out with a dimming, cooler light and a stronger roll. The .dfm made here
 a real person: use it to see the pipeline work, not to impersonate anyone.
 """
 
-CONFIG = f"""\
+CONFIG = """\
 # Written by `neuface demo`: tiny settings so the whole pipeline finishes in about two minutes on a
 # 2-core CPU. Edit and run `neuface -w <this folder> run` to go on: finished steps are skipped.
 
@@ -71,7 +71,7 @@ e-dims = 16
 d-dims = 16
 d-mask-dims = 16
 batch-size = 4
-target-iter = {DEMO_TARGET_ITER}
+target-iter = {target_iter}
 seed = 0
 consent = "neuface demo: public-domain NASA portrait of Eileen Collins (scikit-image astronaut.png)"
 """
@@ -94,8 +94,11 @@ def astronaut_bgr() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut()[..., ::-1])
 
 
-def prepare_workspace(out: Path) -> Workspace:
-    """Create (or reuse) the demo workspace: media notes, config and the two clips; never touch other folders."""
+def prepare_workspace(out: Path, target_iter: int = DEMO_TARGET_ITER) -> Workspace:
+    """Create (or reuse) the demo workspace: media notes, config and the two clips; never touch other folders.
+
+    A new workspace's neuface.toml trains to `target_iter`; an existing one keeps its config (maybe edited).
+    """
     marker = out / MARKER
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
@@ -107,7 +110,7 @@ def prepare_workspace(out: Path) -> Workspace:
     if not marker.is_file():
         atomic_write_text(marker, SOURCES)
     if not ws.config_file.is_file():
-        atomic_write_text(ws.config_file, CONFIG)
+        atomic_write_text(ws.config_file, CONFIG.format(target_iter=int(target_iter)))
     still = None
     for side, camera in CAMERAS.items():
         video = out / f"data_{side.value}.mp4"
@@ -122,9 +125,10 @@ def exported_dfm(ws: Workspace) -> Path:
     from neuface.pipeline.state import RunState
 
     stamp = RunState.load(ws.root).get("export")
-    if stamp is None or not Path(stamp.options.get("out", "")).is_file():
+    dfm = ws.root / stamp.options.get("out", "") if stamp is not None else None  # relative, or absolute outside
+    if dfm is None or not dfm.is_file():
         raise NeufaceError(f"{ws.root}: the run finished without a .dfm; run `neuface -w {ws.root} run --from export`")
-    return Path(stamp.options["out"])
+    return dfm
 
 
 def verify_dfm(dfm: Path, faces: list[np.ndarray]) -> list[str]:
@@ -147,7 +151,7 @@ def run_demo(out: Path, device: str = "auto", precision: str = "auto", target_it
     from neuface.pipeline.steps import probe_faces
 
     t0 = time.perf_counter()
-    ws = prepare_workspace(Path(out))
+    ws = prepare_workspace(Path(out), target_iter or DEMO_TARGET_ITER)
     req = RunRequest(config=load_config(ws.config_file), config_path=ws.config_file, target_iter=target_iter,
                      device=device, precision=precision)
     result = run_pipeline(ws, req)

@@ -120,6 +120,15 @@ def stale_reason(ctx: Context, step: Step, options: dict[str, Any], inputs_time:
     return None
 
 
+def ws_path(ws: Workspace, path: Path) -> str:
+    """A path as a stamp stores it: relative inside the workspace (so a moved workspace stays up to date)."""
+    full = Path(path).resolve()
+    try:
+        return full.relative_to(ws.root.resolve()).as_posix()
+    except ValueError:
+        return str(full)
+
+
 def step_key(stage: Stage, side: Side | None) -> str:
     return f"{stage.value} {side.value}" if side else stage.value
 
@@ -194,7 +203,7 @@ class ExtractStep(Step):
                             f"pass --{self.s} VIDEO, or put the video at {ctx.ws.root / f'data_{self.s}.mp4'}", 2)
         if not video.is_file():
             raise StepError(f"{video}: no such video file", f"check the path given with --{self.s} or in [run]", 2)
-        options = {"video": str(video.resolve()), "fps": p["fps"], "format": plain(p["format"])}
+        options = {"video": ws_path(ctx.ws, video), "fps": p["fps"], "format": plain(p["format"])}
         if forced:
             return run("forced by --from", options, force=bool(frames), video=video)
         if not frames:
@@ -470,7 +479,7 @@ class ExportStep(Step):
             raise StepError(f"no SAEHD model{f' named {name!r}' if name else ''} in {model_dir} to export",
                             "run `neuface run --from train` (or put a DFL SAEHD model folder's files there)")
         out = Path(p["out"]) if p["out"] is not None else ref.dfm_file
-        options = {"out": str(out.resolve()), "fp16": p["fp16"], "opset": p["opset"], "model": ref.name}
+        options = {"out": ws_path(ctx.ws, out), "fp16": p["fp16"], "opset": p["opset"], "model": ref.name}
         if forced:
             return run("forced by --from", options, ref=ref, out=out)
         if not out.is_file():

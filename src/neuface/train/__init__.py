@@ -27,7 +27,8 @@ Public API (import from the submodules):
 - `neuface.train.model_folder`: `list_models(model_dir)`, `find_model(model_dir, name=None) -> ModelRef`,
   `create_model(model_dir, name, options, device) -> (ref, SAEHDModel)`,
   `load_model(ref, device="cpu", training=True) -> SAEHDModel`, `save_model(ref, model, devices=None)`,
-  `backup_model(ref)`. `ModelRef.weights_file(part)`, `.data_file`, `.summary_file`, `.dfm_file`.
+  `backup_model(ref)`. `ModelRef.weights_file(part)`, `.data_file`, `.summary_file`, `.dfm_file`;
+  `xseg_ref(model_dir)` gives DFL's XSeg names (`XSeg_256.npy` = `weights_file("256")`, `XSeg_data.dat`).
   neuface-only state: `model.extra` (plain dict, stored as data.dat's extra key "neuface").
 - `neuface.train.model.SAEHDModel`: options, net, src_dst_opt, gan/gan_opt, code_discriminator/..._opt,
   iter, loss_history, sample_for_preview, extra. `build_model(options, device)`, `apply_options(model, new)`.
@@ -36,5 +37,6 @@ Public API (import from the submodules):
 - `neuface.train.optim`: `AdaBelief`, `RMSprop` (DFL's exact update, `*_opt.npy` state via
   `state_to_dfl()` / `load_dfl(d, source)`; fused with torch.compile where available).
 - `neuface.train.step`: `SAEHDBatch` (8 NCHW tensors: warped/target/mask/eyes-mouth mask per side),
-  `SAEHDTrainer(model, precision, channels_last).train_step(batch) -> StepResult(src_loss, dst_loss)`.
+  `SAEHDTrainer(model, precision, channels_last).train_step(batch) -> StepResult(src_loss, dst_loss)`
+  (updates model.iter and model.loss_history; on CPU it calls `cpu_memory.retain_freed_memory()`).
 """

@@ -20,21 +20,21 @@ from neuface.console import info, warn
 from neuface.errors import UsageError
 from neuface.train import ddp
 from neuface.train.data import SideAugment
-from neuface.train.samples import full_face_type
 
 if TYPE_CHECKING:
     from neuface.train.loop import TrainRun
 
-_SHORT = {"half_face": "h", "midfull_face": "mf", "full_face": "f", "whole_face": "wf", "head": "head"}
 DEFAULT_FACE_TYPE = "wf"  # neuface's default (DeepFaceLive's framing); DFL's is f
 
 
 def short_face_type(name: str) -> str:
     """`whole_face`/`WF`/`wf` -> `wf` (what SAEHD's options store)."""
-    try:
-        return _SHORT[full_face_type(name)]
-    except (ValueError, KeyError):
-        raise UsageError(f"--face-type {name!r}: choose h, mf, f, wf, head (or DFL's full names)") from None
+    from neuface.faceset import FaceType
+
+    short = FaceType.from_string(name).short_name
+    if short not in ("h", "mf", "f", "wf", "head"):
+        raise UsageError(f"--face-type {name!r}: choose h, mf, f, wf, head (or DFL's full names)")
+    return short
 
 
 def side_augments(options: dict[str, Any]) -> tuple[SideAugment, SideAugment]:
@@ -170,6 +170,9 @@ class SaehdEngine:
     @staticmethod
     def _sync_replicas(model: Any, dist: ddp.DistInfo) -> None:
         """Rank 0's weights and optimizer state everywhere; gradients averaged before every optimizer step."""
+        seed = torch.tensor([int(model.extra.get("seed", 0))], dtype=torch.int64, device=model.device)
+        ddp.broadcast_parameters(dist, [seed])  # one data stream: every rank slices the same global batch
+        model.extra["seed"] = int(seed.item())
         tensors = [p for _, part in model.weight_parts() for p in part.parameters()]
         for _, opt in model.optimizer_parts():
             tensors += [t for slot in opt.state.values() for t in slot]

@@ -250,11 +250,16 @@ def _tensorboard(folder: Path):
     return SummaryWriter(str(folder / "tensorboard"))
 
 
-def run_xseg(state, target_iter: int = 0, save_every_min: float = 25.0, batch_size: int | None = None) -> None:
-    """`neuface train --kind xseg`: the XSeg trainer from the mask stage."""
+def run_xseg(state, target_iter: int = 0, save_every_min: float = 25.0, batch_size: int | None = None,
+             face_type: str | None = None, seed: int | None = None) -> None:
+    """`neuface train --kind xseg`: the mask stage's XSeg trainer on both facesets' labelled faces."""
     try:
         from neuface.xseg.train import train_xseg
     except ImportError:
         raise NotAvailableYet("`neuface train --kind xseg` needs neuface.xseg.train, not available yet") from None
-    train_xseg(state.workspace, target_iter=target_iter, save_every_min=save_every_min, batch_size=batch_size,
-               device=state.device)
+    ws = state.workspace
+    dirs = [d for d in (ws.aligned_dir(Side.src), ws.aligned_dir(Side.dst)) if d.is_dir()]
+    if not dirs:
+        raise UsageError(f"{ws.aligned_dir(Side.src)}: no faceset to train XSeg on")
+    train_xseg(ws.model_dir, dirs, target_iter=target_iter, face_type=face_type, batch_size=batch_size or 4,
+               device=state.device, precision=state.precision, save_every_min=save_every_min, seed=seed)

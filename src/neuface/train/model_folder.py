@@ -62,8 +62,8 @@ class ModelRef:
 
     @property
     def model_name(self) -> str:
-        """DFL's model name (`new_SAEHD`), shown in the summary."""
-        return f"{self.name}_{self.model_class}"
+        """DFL's model name (`new_SAEHD`), shown in the summary; XSeg's is just `XSeg` (no class)."""
+        return f"{self.name}_{self.model_class}" if self.model_class else self.name
 
     def file(self, suffix: str) -> Path:
         return self.folder / f"{self.model_name}_{suffix}"
@@ -98,6 +98,11 @@ class ModelRef:
         keep = [p for p in self.folder.iterdir() if p.is_file() and p.name.startswith(prefix)
                 and (p.suffix == ".npy" or p.name in (self.data_file.name, self.summary_file.name))]
         return sorted(keep)
+
+
+def xseg_ref(model_dir: Path) -> ModelRef:
+    """DFL's XSeg model folder names: `XSeg_256.npy` (`weights_file("256")`), `XSeg_data.dat`, ..."""
+    return ModelRef(Path(model_dir), "XSeg", "")
 
 
 def dfl_model_name(name: str) -> str:

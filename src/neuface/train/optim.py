@@ -89,12 +89,22 @@ class DflOptimizer:
         self.lr_cos = int(lr_cos)
         self.clipnorm = float(clipnorm)
         self.iters = 0
-        self.state: dict[str, list[torch.Tensor]] = {
-            s: [torch.zeros_like(v.param, dtype=torch.float32) for v in self.variables] for s in self.slots
-        }
+        self._state: dict[str, list[torch.Tensor]] | None = None  # zeros on first use (DFL's init)
         self.fused = fused
         self._compiled: dict[tuple[int, ...], Callable[..., None]] = {}
         self._fused_failed = False
+
+    @property
+    def state(self) -> dict[str, list[torch.Tensor]]:
+        """Slot tensors per slot name, allocated (zeros) on first use so inference never pays for them."""
+        if self._state is None:
+            self._state = {s: [torch.zeros_like(v.param, dtype=torch.float32, memory_format=torch.preserve_format)
+                               for v in self.variables] for s in self.slots}
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[str, list[torch.Tensor]]) -> None:
+        self._state = value
 
     # ---- update ---------------------------------------------------------------------------------
     def current_lr(self) -> float:

@@ -15,21 +15,13 @@ import cv2
 import numpy as np
 
 from neuface.detect.align import get_transform_mat
+from neuface.faceset import FaceType
 from neuface.faceset.landmarks import estimate_pitch_yaw_roll, get_image_eye_mouth_mask, get_image_hull_mask
-
-# DFL's FaceType integers: a model can train on faces stored in its own type or a larger one.
-FACE_TYPE_ORDER = {"half_face": 0, "midfull_face": 1, "full_face": 2, "full_face_no_align": 3,
-                   "whole_face": 4, "head": 10, "head_no_align": 20, "mark_only": 100}
-SHORT_NAMES = {"h": "half_face", "mf": "midfull_face", "f": "full_face", "wf": "whole_face", "head": "head"}
 
 
 def full_face_type(name: str) -> str:
-    """`wf` or `whole_face` (any case) -> `whole_face`; ValueError for unknown names."""
-    key = str(name).strip().lower()
-    key = SHORT_NAMES.get(key, key)
-    if key not in FACE_TYPE_ORDER:
-        raise ValueError(f"unknown face type {name!r}")
-    return key
+    """`wf` or `whole_face` (any case) -> `whole_face`; UsageError for unknown names."""
+    return FaceType.from_string(name).dfl_name
 
 
 @dataclass
@@ -78,7 +70,7 @@ def prepare_face(image: np.ndarray, meta, res: int, model_face_type: str) -> Pre
 
 def check_face_type(stored: str, model_face_type: str, where: str) -> None:
     """DFL's rule: a face stored in a smaller face type than the model's cannot be trained on."""
-    if FACE_TYPE_ORDER[full_face_type(stored)] < FACE_TYPE_ORDER[model_face_type]:
+    if FaceType.from_string(stored) < FaceType.from_string(model_face_type):
         from neuface.errors import FacesetFormatError
 
         raise FacesetFormatError(
