@@ -4,7 +4,9 @@ Baseline: the same backend and per-frame work (decode, detect, landmarks, identi
 one frame at a time in one process. Pipeline: `run_detect` as the CLI runs it (a process pool across
 cores on CPU, batches + decode/write threads on GPU). Worker start-up is included in the pipeline's time.
 CPU-ms/face (this process plus its workers) shows the pipeline's overhead independently of other load on
-the machine: on a shared machine the wall-clock ratio says little.
+the machine: on a shared machine the wall-clock ratio says little. The start-up of one pool worker (spawn,
+imports, model load; paid once per worker, in parallel) is timed on its own so it can be read against the
+pipeline's total.
 
     python benchmarks/detect_bench.py [--frames 354] [--backend dlib] [--video PATH] [--size WxH]
 
@@ -25,7 +27,7 @@ import av
 import cv2
 
 from neuface.console import set_verbosity
-from neuface.detect.pipeline import DetectConfig, FrameProcessor, make_backends, run_detect
+from neuface.detect.pipeline import DetectConfig, FrameProcessor, cpu_cores, init_worker, make_backends, run_detect
 from neuface.workspace import Side, Workspace
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real" / "talking_head_d3.mp4"
@@ -60,6 +62,23 @@ def naive(frames: list[Path], cfg: DetectConfig, out: Path) -> tuple[int, float,
     return faces, time.perf_counter() - t0, cpu_seconds() - c0
 
 
+def _ready() -> bool:
+    return True
+
+
+def worker_startup(cfg: DetectConfig, out: Path) -> float:
+    """Seconds until one spawned pool worker has its backend loaded and answers (as run_detect's workers)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
+                             initargs=(cfg, out, None, False)) as pool:
+        pool.submit(_ready).result()
+        return time.perf_counter() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=354, help="frames to use (default: the whole clip)")
@@ -77,13 +96,15 @@ def main() -> int:
         frames = sorted(ws.frames_dir(Side.src).glob("*.jpg"))
         cfg = DetectConfig(backend=args.backend, device=args.device, debug=False)
         print(f"{n} frames of {args.video.name}{f' at {args.size}' if size else ''}, backend {args.backend}, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"{cpu_cores()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
         base_rate = None
         if not args.skip_naive:
             faces, secs, cpu = naive(frames, cfg, Path(tmp) / "naive")
             base_rate = faces / secs
             print(f"naive (1 process, 1 frame at a time): {faces} faces in {secs:.1f} s = {base_rate:.2f} faces/s, "
                   f"{n / secs:.2f} frames/s, {cpu / max(faces, 1) * 1000:.0f} CPU-ms/face", flush=True)
+        if cpu_cores() > 1 and not args.skip_naive:
+            print(f"one pool worker's start-up: {worker_startup(cfg, Path(tmp) / 'startup'):.2f} s", flush=True)
         c0 = cpu_seconds()
         result = run_detect(ws, Side.src, cfg)
         cpu = cpu_seconds() - c0

@@ -83,9 +83,11 @@ def bench_pack_unpack(work: Path, count: int) -> None:
     t_copy = timed(plain_copy)
     blobs.close()
     t_unpack = timed(lambda: unpack_faceset(aligned))
+    t_keep = timed(lambda: pack_faceset(aligned, keep=True))  # the same pack without removing the loose files
     mb = nbytes / 1e6
     print(f"pack    {count / t_pack:8.0f} faces/s {mb / t_pack:7.1f} MB/s  "
-          f"(baseline plain concatenation {mb / t_base:.1f} MB/s; ratio {t_base / t_pack:.2f})")
+          f"(baseline plain concatenation {mb / t_base:.1f} MB/s; ratio {t_base / t_pack:.2f}; "
+          f"--keep, no deletes: {count / t_keep:.0f} faces/s)")
     print(f"unpack  {count / t_unpack:8.0f} faces/s {mb / t_unpack:7.1f} MB/s  "
           f"(baseline plain file copy {mb / t_copy:.1f} MB/s; ratio {t_copy / t_unpack:.2f})")
 

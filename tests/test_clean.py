@@ -34,7 +34,7 @@ def ws(tmp_path: Path, outside: Path) -> Workspace:
     (ws.frames_dir(Side.src) / "00001.png").write_bytes(b"frame")
     (ws.aligned_dir(Side.dst) / "00001_0.jpg").write_bytes(b"face")
     (ws.model_dir / "new_SAEHD_data.dat").write_bytes(b"model")
-    ws.config_file.write_text('device = "cpu"\n')
+    ws.config_file.write_text(CONFIG)
     (ws.root / "linked_dir").symlink_to(outside / "keep")
     (ws.frames_dir(Side.dst) / "linked_video.mp4").symlink_to(outside / "video.mp4")
     return ws
@@ -54,11 +54,18 @@ def tree(root: Path) -> dict[str, str]:
     return out
 
 
-def assert_empty_layout(ws: Workspace) -> None:
-    assert sorted(p.name for p in ws.root.iterdir()) == ["data_dst", "data_src", "model"]
+CONFIG = 'device = "cpu"\n'
+
+
+def assert_empty_layout(ws: Workspace, config: bool = True) -> None:
+    """The empty layout, plus the user's neuface.toml unless `config` is False."""
+    expected = ["data_dst", "data_src", "model"] + (["neuface.toml"] if config else [])
+    assert sorted(p.name for p in ws.root.iterdir()) == expected
     for d in ws.layout_dirs():
         assert d.is_dir()
-    assert all(p.is_dir() for p in ws.root.rglob("*"))  # folders only, no files left
+    assert [p for p in ws.root.rglob("*") if not p.is_dir()] == ([ws.config_file] if config else [])
+    if config:
+        assert ws.config_file.read_text() == CONFIG
 
 
 def assert_outside_intact(outside: Path) -> None:
@@ -70,10 +77,12 @@ def test_backup_moves_everything_beside_workspace(ws: Workspace, outside: Path) 
     before = tree(ws.root)
     result = clean_workspace(ws, now=datetime(2024, 5, 6, 7, 8, 9))
     assert result.backup == ws.root.parent / "workspace_backup_20240506_070809"
-    assert tree(result.backup) == before  # contents moved intact, links still links
+    assert tree(result.backup) == before  # contents moved intact (the config too), links still links
     assert (result.backup / "linked_dir").is_symlink()
-    assert result.entries == 6
-    assert_empty_layout(ws)
+    assert result.entries == 6 and result.kept_config
+    assert_empty_layout(ws)  # ... and the settings survive in the fresh workspace
+    ws.config_file.write_text("edited")
+    assert (result.backup / "neuface.toml").read_text() == CONFIG  # a copy, not a link
     assert_outside_intact(outside)
 
 
@@ -89,17 +98,26 @@ def test_backup_names_never_collide(ws: Workspace) -> None:
 
 def test_no_backup_deletes_but_never_follows_symlinks(ws: Workspace, outside: Path, tmp_path: Path) -> None:
     result = clean_workspace(ws, backup=False)
-    assert result.backup is None and result.entries == 6
+    assert result.backup is None and result.entries == 5  # neuface.toml is kept
     assert_empty_layout(ws)
     assert_outside_intact(outside)
     assert not any(p.name.startswith("workspace_backup_") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("backup", [True, False])
+def test_no_keep_config_empties_everything(ws: Workspace, backup: bool) -> None:
+    result = clean_workspace(ws, backup=backup, keep_config=False)
+    assert not result.kept_config and result.entries == 6
+    assert_empty_layout(ws, config=False)
+    if backup:
+        assert result.backup is not None and (result.backup / "neuface.toml").read_text() == CONFIG
 
 
 def test_workspace_root_missing_creates_layout(tmp_path: Path) -> None:
     ws = Workspace.at(tmp_path / "new")
     result = clean_workspace(ws)
     assert result.entries == 0 and result.backup is None
-    assert_empty_layout(ws)
+    assert_empty_layout(ws, config=False)
 
 
 @pytest.mark.parametrize("entries", [("notes.txt",), (".git/", "model/", "train.py")])
@@ -142,6 +160,8 @@ def test_cli_yes_backs_up(ws: Workspace, capsys) -> None:
 def test_cli_yes_no_backup(ws: Workspace, outside: Path) -> None:
     assert main(["--workspace", str(ws.root), "clean", "--yes", "--no-backup"]) == 0
     assert_empty_layout(ws)
+    assert main(["--workspace", str(ws.root), "clean", "--yes", "--no-backup", "--no-keep-config"]) == 0
+    assert_empty_layout(ws, config=False)
     assert_outside_intact(outside)
 
 

@@ -201,6 +201,29 @@ def test_cli_detect_and_pack(tmp_path, dfl_fixtures, capsys):
         assert rec.meta.face_type == "full_face" and rec.load_image().shape == (256, 256, 3)
 
 
+def test_cli_extract_detect_pack_on_a_clip(tmp_path, real_media):
+    """The issue's "done when": `extract src CLIP --fps 5 && detect src` (default options: worker pool,
+    identity), then `pack src`: a pak the faceset reader opens, one DFL face per frame."""
+    ws = tmp_path / "ws"
+    clip = real_media / "talking_head_d0.mp4"  # 78 frames at 25 fps -> 16 frames at 5 fps
+    assert main(["-q", "-w", str(ws), "extract", "src", str(clip), "--fps", "5"]) == 0
+    frames = sorted((ws / "data_src").glob("*.png"))
+    assert len(frames) == 16
+    assert main(["-q", "-w", str(ws), "detect", "src"]) == 0
+    aligned = ws / "data_src" / "aligned"
+    names = sorted(p.name for p in aligned.iterdir())
+    assert names == [f"{p.stem}_0.jpg" for p in frames]
+    assert main(["-q", "-w", str(ws), "pack", "src"]) == 0
+    fs = Faceset.open(aligned)
+    assert fs.is_pak and fs.names() == names
+    for rec in fs:
+        d = rec.meta.to_dict()
+        assert list(d)[:6] == DFL_KEYS and d["face_type"] == "whole_face"
+        assert d["source_filename"] == rec.name.rsplit("_", 1)[0] + ".png"
+        assert rec.meta.extra[IDENTITY_KEY].shape == (128,)
+        assert rec.load_image().shape == (512, 512, 3)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--face-type", "mark_only"], "--face-type"),
     (["--face-type", "zz"], "face type"),

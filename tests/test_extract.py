@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from neuface.atomic import owner_tag
 from neuface.cli import main
 from neuface.errors import UsageError, VideoError
 from neuface.extract.formats import JPEG_QUALITY, ImageFormat
@@ -273,6 +274,55 @@ def test_failed_force_keeps_old_frames(ws: Workspace, real_media: Path, tmp_path
         extract_frames(ws, Side.src, bad, force=True)
     assert {p.name: p.read_bytes() for p in frames_in(ws.frames_dir(Side.src))} == before
     assert leftovers(ws) == []
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (for names a killed run would have left)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_staging_left_by_kill_9_is_removed_next_run(ws: Workspace, real_media: Path, capsys) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "neuface", "-q", "-w", str(ws.root), "extract", "src",
+                             str(real_media / AVI)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging: list[Path] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        staging = [p for p in ws.root.glob(".staging-data_src.*") if len(list(p.iterdir())) >= 3] \
+            if ws.root.is_dir() else []
+        if staging:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert staging and staging[0].is_dir(), "the extraction finished before it could be killed"
+    assert not ws.frames_dir(Side.src).exists()
+
+    live = ws.root / f".staging-data_src.{owner_tag()}.x"
+    other_host = ws.root / f".staging-data_src.{dead_pid()}@otherhost.x"
+    live.mkdir()
+    other_host.mkdir()
+    result = extract_frames(ws, Side.src, real_media / D0, fps=5)
+    assert result.count == 16 and not staging[0].exists()
+    assert staging[0].name in capsys.readouterr().err
+    assert live.is_dir() and other_host.is_dir()  # a running process's, or another machine's: not ours to remove
+
+
+def test_old_frames_left_by_a_killed_force_are_kept(ws: Workspace, real_media: Path, capsys) -> None:
+    pid = dead_pid()
+    host = owner_tag().split("@")[1]
+    ws.root.mkdir(parents=True)
+    replaced = ws.root / f".replaced-data_src.{pid}@{host}.x"
+    staging = ws.root / f".staging-data_src.{pid}@{host}.y"
+    for folder in (replaced, staging):
+        folder.mkdir()
+        (folder / "00001.png").write_bytes(b"frame")
+    extract_frames(ws, Side.src, real_media / D0, fps=5)
+    assert (replaced / "00001.png").is_file() and (staging / "00001.png").is_file()
+    assert replaced.name in capsys.readouterr().err.replace("\n", "")
 
 
 # --- rotation metadata and variable frame rate ---------------------------------------------------------

@@ -13,7 +13,7 @@ from neuface.detect.align import get_transform_mat, transform_points
 from neuface.errors import UsageError
 from neuface.faceset.landmarks import get_image_hull_mask
 from neuface.merge import masks as M
-from neuface.merge.effects import blur_sharpen, hist_match
+from neuface.merge.effects import bicubic_degrade, blur_sharpen, denoise, hist_match, reduce_colors
 from neuface.merge.faces import FrameFace
 from neuface.merge.label import draw_label, label_rect
 from neuface.merge.merger import FrameMerger
@@ -122,6 +122,10 @@ def test_label_and_preview_indices() -> None:
     x0, y0, x1, y1 = label_rect(frame.shape)
     assert x1 <= 640 and y1 <= 360 and x0 > 320 and y0 > 300  # bottom-right corner
     assert frame[y0:y1, x0:x1].max() == 255 and frame[:y0].max() == 0
+    small = np.zeros((64, 64, 3), np.uint8)  # raw-predict square: a shorter label that fits
+    draw_label(small)
+    x0, y0, x1, y1 = label_rect(small.shape)
+    assert x0 > 0 and small[y0:y1, x0:x1].max() > 150 and small[:y0].max() == 0
     assert preview_indices(100, 4) == [13, 38, 63, 88]
     assert preview_indices(3, 5) == [1, 2, 3]
 
@@ -138,3 +142,69 @@ def test_face_outside_the_frame_is_skipped(face_landmarks) -> None:
     before = frame.copy()
     assert merge_face(frame, job, MergeOptions(), np.random.default_rng(0)) is False
     assert np.array_equal(frame, before)
+
+
+def test_degrade_effects_follow_their_power() -> None:
+    rng = np.random.default_rng(3)
+    smooth = cv2.GaussianBlur(rng.random((48, 48, 3)).astype(np.float32), (7, 7), 0)
+    # box sharpening is harsher than gaussian at the same amount; both leave 0 alone.
+    assert blur_sharpen(smooth, 60, "box").std() > blur_sharpen(smooth, 60, "gaussian").std() > smooth.std()
+    assert blur_sharpen(smooth, 0, "box") is smooth
+    # denoise: salt-and-pepper dots go, one full pass per 100, partial passes in between.
+    noisy = smooth.copy()
+    noisy[rng.random(noisy.shape[:2]) < 0.05] = 1.0
+    err = [float(np.abs(denoise(noisy, p) - smooth).mean()) for p in (0, 50, 100)]
+    assert err[0] > err[1] > err[2] and (denoise(noisy, 100) > 0.99).mean() < 0.002
+    lap = [float(np.abs(cv2.Laplacian(denoise(noisy, p), cv2.CV_32F)).mean()) for p in (100, 300)]
+    assert lap[0] > lap[1]  # more passes, smoother
+    # bicubic degrade loses high frequencies, more with more power; shape and range kept.
+    sharp = rng.random((64, 64, 3)).astype(np.float32)
+    lap = [float(np.abs(cv2.Laplacian(bicubic_degrade(sharp, p), cv2.CV_32F)).mean()) for p in (0, 30, 90)]
+    assert lap[0] > lap[1] > lap[2]
+    out = bicubic_degrade(sharp, 90)
+    assert out.shape == sharp.shape and 0 <= out.min() and out.max() <= 1
+    # colour degrade at full power: at most 256 colours; at 0: untouched.
+    reduced = reduce_colors(sharp, 100)
+    assert len(np.unique(np.rint(reduced * 255).reshape(-1, 3), axis=0)) <= 256 < len(np.unique(sharp.reshape(-1, 3),
+                                                                                               axis=0))
+    assert reduce_colors(sharp, 0) is sharp
+
+
+def test_post_effects_change_only_the_face(face_landmarks) -> None:
+    from neuface.merge.paste import FaceResult, merge_face
+
+    frame, lm = face_landmarks
+    rng = np.random.default_rng(2)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, frame.shape, dtype=np.uint8), (5, 5), 0)
+    crop = cv2.warpAffine(frame, get_transform_mat(lm, 64, "whole_face"), (64, 64)).astype(np.float32) / 255
+    job = FaceResult(lm, "whole_face", crop, crop, np.ones((64, 64), np.float32))
+    base = dict(label=False, color_transfer="none", mask_mode="full")
+    plain = frame.copy()
+    merge_face(plain, job, MergeOptions(**base), rng)
+    box = np.zeros(frame.shape[:2], bool)
+    pts = transform_points(np.float32([(0, 0), (64, 0), (64, 64), (0, 64)]), get_transform_mat(lm, 64, "whole_face"),
+                           invert=True)
+    (x0, y0), (x1, y1) = np.floor(pts.min(0)).astype(int) - 6, np.ceil(pts.max(0)).astype(int) + 6
+    box[max(y0, 0):y1, max(x0, 0):x1] = True
+    for effect in ({"sharpen": 50, "sharpen_mode": "box"}, {"denoise": 200}, {"bicubic_degrade": 60},
+                   {"color_degrade": 100}):
+        out = frame.copy()
+        merge_face(out, job, MergeOptions(**base, **effect), np.random.default_rng(0))
+        assert np.array_equal(out[~box], frame[~box]), effect
+        assert np.abs(out.astype(int) - plain.astype(int))[box].mean() > 0.3, effect
+
+
+def test_raw_predict_outputs_the_model_square(face_landmarks) -> None:
+    frame, lm = face_landmarks
+    runner = _Identity(name="id", iteration=None, resolution=64, face_type="whole_face")
+    opts = MergeOptions(mode="raw-predict", label=False)
+    with FrameMerger(runner, opts) as merger:
+        crop = merger._crops([frame], [[FrameFace(lm)]])[0].crop
+        with_face, without = (f.result() for f in merger.submit([1, 2], [frame.copy(), frame.copy()],
+                                                                [[FrameFace(lm)], []]))
+    assert with_face.shape == without.shape == (64, 64, 3)
+    assert np.array_equal(with_face, np.clip(np.rint(crop * 255), 0, 255).astype(np.uint8))
+    assert without.max() == 0  # no face: a black square, so every frame has the model's size
+    for bad in ({"denoise": 501}, {"bicubic_degrade": -1}, {"color_degrade": 101}, {"sharpen_mode": "median"}):
+        with pytest.raises(UsageError):
+            MergeOptions(**bad).validated()

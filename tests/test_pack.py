@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from neuface.atomic import owner_tag
 from neuface.cli import main
 from neuface.errors import UsageError
 from neuface.faceset.pak import PakReader
@@ -105,3 +106,43 @@ def test_unpack_of_a_dfl_pak_restores_dfls_files(dfl_fixtures: Path, copy_fixtur
     assert res.written == 5 and res.pak_removed
     for p in (dfl_fixtures / "aligned").iterdir():
         assert (folder / p.name).read_bytes() == p.read_bytes()
+
+
+def _dead_owner() -> str:
+    """`<pid>@<host>` of a process that has exited, as a killed run's temp names carry it."""
+    import subprocess
+    import sys
+
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                             text=True).stdout)
+    return f"{pid}@{owner_tag().split('@')[1]}"
+
+
+def test_temp_files_of_a_killed_run_are_removed(workspace: Path) -> None:
+    aligned = workspace / "data_dst" / "aligned"
+    dead, live = _dead_owner(), owner_tag()
+    stale_pak = aligned / f".faceset.pak.{dead}.k2j3.pak.tmp"  # what atomic_path names a pak being written
+    busy_pak = aligned / f".faceset.pak.{live}.x9.pak.tmp"  # a running process's: left alone
+    stale_pak.write_bytes(b"half a pak" * 1000)
+    busy_pak.write_bytes(b"in progress")
+    before = _tree(aligned)
+    pack_faceset(aligned)
+    assert not stale_pak.exists() and busy_pak.read_bytes() == b"in progress"
+    busy_pak.unlink()
+
+    stale_face = aligned / "friends" / f".t1_1.jpg.{dead}.unpack.tmp"
+    stale_face.parent.mkdir()
+    stale_face.write_bytes(b"half a face")
+    unpack_faceset(aligned)
+    assert not stale_face.exists()
+    del before[busy_pak.name], before[stale_pak.name]
+    assert _tree(aligned) == before
+
+
+def test_pack_removes_loose_files_and_empty_person_folders_only(workspace: Path) -> None:
+    aligned = workspace / "data_dst" / "aligned"
+    (aligned / "friends" / "notes.txt").write_text("mine")
+    res = pack_faceset(aligned)
+    assert res.removed == res.packed == 5
+    assert sorted(str(p.relative_to(aligned)) for p in aligned.rglob("*")) == [
+        "faceset.pak", "friends", "friends/notes.txt"]

@@ -136,15 +136,15 @@ def test_sort_and_pack_then_sort_again_on_the_pak(ws: Path) -> None:
     assert st["pack src"] == st["pack dst"] == "done"
     aligned = ws / "data_src" / "aligned"
     assert [p.name for p in aligned.iterdir()] == ["faceset.pak"]
-    names = Faceset.open(aligned).names() if hasattr(Faceset, "names") else None
+    with Faceset.open(aligned) as fs:
+        names = fs.names()
+    assert names == [f"{i:05d}.jpg" for i in range(FRAMES)]  # DFL's sorted names
     # Forced from sort: the pak is unpacked (verified), sorted, and packed again.
     assert _run(ws, "--from", "sort", "--until", "pack") == 0
     st = _status(ws)
     assert st["sort src"] == st["pack src"] == "done" and st["pack dst"] == "skipped"
     with Faceset.open(aligned) as fs:
-        assert len(fs) == FRAMES and fs.is_pak
-        if names is not None:
-            assert sorted(fs.names()) == sorted(names)
+        assert fs.is_pak and fs.names() == names
 
 
 def test_failing_video_stops_with_hint_then_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -237,3 +237,13 @@ def test_dfl_faceset_paks_and_xseg_weights(tmp_path: Path, dfl_fixtures: Path, m
         assert all(rec.meta.get_xseg_mask() is not None for rec in fs)
     assert _run(ws, "--until", "pack") == 0
     assert _steps(ws)["mask src"]["status"] == "skipped"
+
+
+def test_side_tables_override_shared_options() -> None:
+    from neuface.pipeline.params import split_table, stage_params
+
+    table = {"size": 128, "jpeg_quality": 80, "dst": {"size": 256}}
+    dst = stage_params("detect", split_table(table, "dst"), ["dst"])
+    src = stage_params("detect", split_table(table, "src"), ["src"])
+    assert (dst["size"], dst["jpeg_quality"], src["size"]) == (256, 80, 128)
+    assert src["backend"] == "auto" and src["side"] == Side.src  # the command's own defaults and types

@@ -302,6 +302,24 @@ def test_identity_puts_the_stranger_last(tmp_path, face_template):
     assert kept[-1] == "00004_1.jpg"
 
 
+def test_identity_computes_missing_vectors_as_detect_does(face_template):
+    """A face without a stored vector gets detect's own `compute_identity_embedding` vector."""
+    from neuface.detect.identity import IDENTITY_KEY, compute_identity_embedding
+    from neuface.sort.faces import Face
+    from neuface.sort.identity import face_embedding
+
+    folder = face_template["identity"]
+    stored = Face(folder / "00000_0.jpg")  # even index: written with its embedding
+    missing = Face(folder / "00001_0.jpg")
+    assert IDENTITY_KEY in stored.meta.extra and IDENTITY_KEY not in missing.meta.extra
+    vec = face_embedding(missing)
+    assert vec.dtype == np.float32 and vec.shape == (128,)
+    np.testing.assert_array_equal(vec, compute_identity_embedding(missing.image, missing.landmarks))
+    np.testing.assert_array_equal(face_embedding(stored), stored.meta.extra[IDENTITY_KEY])
+    # the stored vector came from the frame (before JPEG): the recomputed one agrees closely
+    assert float(face_embedding(stored) @ compute_identity_embedding(stored.image, stored.landmarks)) > 0.97
+
+
 def test_parallel_metrics_equal_one_process(face_template):
     from neuface.sort.faces import list_images
     from neuface.sort.parallel import measure_all

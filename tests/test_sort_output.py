@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -78,13 +79,55 @@ def test_refuses_pak_no_tty_and_bad_names(tmp_path, face_template, capsys):
     assert "0 blur" in capsys.readouterr().err
     assert main_rc(ws) == 2  # no --by and no terminal (pytest's stdin)
     assert "choose a method with --by" in capsys.readouterr().err
-    (ws / "data_src" / "aligned" / "faceset.pak").write_bytes(b"pak")
-    assert main_rc(ws, "--by", "blur") == 2
-    assert "unpack" in capsys.readouterr().err
+    assert main_rc(ws, "--by", "final", "--target", "40") == 2  # refused before any face is measured
+    assert "at least 65" in capsys.readouterr().err
+    aligned = ws / "data_src" / "aligned"
+    (aligned / "faceset.pak").write_bytes(b"pak")
+    before = {p.name: sha(p) for p in aligned.iterdir()}
+    assert main_rc(ws, "--by", "blur") == 2  # a pak beside loose images (faceset.ensure_not_mixed)
+    err = capsys.readouterr().err
+    assert "faceset.pak and loose images" in err and "unpack" in err
+    assert {p.name: sha(p) for p in aligned.iterdir()} == before
+    for p in list(aligned.iterdir()):
+        if p.name != "faceset.pak":
+            p.unlink()
+    assert main_rc(ws, "--by", "blur") == 2  # a pak alone
+    err = capsys.readouterr().err
+    assert "not on a packed faceset" in err and "neuface unpack" in err
+    assert [p.name for p in aligned.iterdir()] == ["faceset.pak"]
+    assert not (ws / "data_src" / "aligned_trash").exists()
 
 
 def main_rc(ws: Path, *args: str) -> int:
     return run_sort(ws, *args)
+
+
+def test_menu_on_a_terminal(tmp_path, face_template):
+    """No --by with a terminal on stdin (a pty): DFL's numbered menu, and the chosen number sorts."""
+    ws = workspace_with(tmp_path / "menu", face_template["mixed"])
+    reference = workspace_with(tmp_path / "reference", face_template["mixed"])
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "neuface", "-q", "-w", str(ws), "sort", "src", "--jobs", "1"],
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        os.close(slave)
+        os.write(master, b"7\n")  # 7 = brightness
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, err
+    menu = [ln for ln in err.splitlines() if ln.startswith("[")]
+    assert len(menu) == 16 and menu[0].split()[:2] == ["[", "0]"] and "identity" in menu[-1]
+    assert "Choose a sort method [5]" in err  # DFL's default: hist
+    assert run_sort(reference, "--by", "brightness") == 0
+    for sub in ("aligned", "aligned_trash"):
+        folder = ws / "data_src" / sub
+        got = {p.name: sha(p) for p in folder.iterdir()} if folder.exists() else {}
+        ref = reference / "data_src" / sub
+        assert got == ({p.name: sha(p) for p in ref.iterdir()} if ref.exists() else {})
+    assert {p.name: sha(p) for p in (ws / "data_src" / "aligned").iterdir()} != {
+        p.name: sha(p) for p in face_template["mixed"].iterdir()}
 
 
 _SLOW_SORT = """

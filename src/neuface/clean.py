@@ -3,7 +3,8 @@
 By default everything is first moved to `workspace_backup_<timestamp>/` beside the workspace (renames, so
 it is fast and nothing is copied); `backup=False` deletes instead. Only folders that look like a
 neuface/DFL workspace are touched, and symlinks inside are removed as links: their targets, which may
-lie outside the workspace, are never entered.
+lie outside the workspace, are never entered. `neuface.toml` holds settings, not data: by default the fresh
+workspace keeps it (copied back from the backup, or left in place with `backup=False`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class CleanResult:
     root: Path
     entries: int  # top-level entries moved or deleted
     backup: Path | None  # where they went (None: deleted, or nothing to move)
+    kept_config: bool = False  # neuface.toml is still in the workspace
 
 
 def check_cleanable(ws: Workspace) -> None:
@@ -73,10 +75,17 @@ def _move(entry: Path, folder: Path) -> None:
         shutil.move(os.fspath(entry), os.fspath(target))
 
 
-def clean_workspace(ws: Workspace, backup: bool = True, now: datetime | None = None) -> CleanResult:
-    """Empty `ws` (moving its contents to a backup folder unless `backup` is False), then recreate the layout."""
+def clean_workspace(ws: Workspace, backup: bool = True, now: datetime | None = None,
+                    keep_config: bool = True) -> CleanResult:
+    """Empty `ws` (moving its contents to a backup folder unless `backup` is False), then recreate the layout.
+
+    With `keep_config`, `neuface.toml` survives: the backup gets it too (so it is complete) and a copy (a link
+    stays a link) is put back; without a backup it is simply not deleted.
+    """
     check_cleanable(ws)
     root = ws.root
+    config = ws.config_file
+    has_config = keep_config and os.path.lexists(config)
     entries = sorted(root.iterdir()) if root.is_dir() else []
     target: Path | None = None
     if entries and backup:
@@ -84,8 +93,11 @@ def clean_workspace(ws: Workspace, backup: bool = True, now: datetime | None = N
         target.mkdir()
         for entry in entries:
             _move(entry, target)
+        if has_config:
+            shutil.copy2(target / config.name, config, follow_symlinks=False)
     elif entries:
+        entries = [e for e in entries if not (has_config and e.name == config.name)]
         for entry in entries:
             _remove(entry)
     ws.ensure_layout()
-    return CleanResult(root=root, entries=len(entries), backup=target)
+    return CleanResult(root=root, entries=len(entries), backup=target, kept_config=has_config)

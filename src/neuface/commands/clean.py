@@ -21,6 +21,9 @@ def command(
         "--backup/--no-backup",
         help="Move the old contents to workspace_backup_<timestamp>/ beside the workspace (default), "
              "or delete them.")] = True,
+    keep_config: Annotated[bool, typer.Option(
+        "--keep-config/--no-keep-config",
+        help="Keep neuface.toml in the emptied workspace (a copy; the backup has it too).")] = True,
 ) -> None:
     from neuface.clean import check_cleanable, clean_workspace
     from neuface.console import info, stdin_is_tty
@@ -34,10 +37,11 @@ def command(
             raise UsageError(f"clean would {action} ({ws.root}): pass --yes to confirm (stdin is not a terminal)")
         if not typer.confirm(f"Empty workspace {ws.root} and {action}?", default=False):
             raise typer.Exit(1)
-    result = clean_workspace(ws, backup=backup)
+    result = clean_workspace(ws, backup=backup, keep_config=keep_config)
+    state = f"{ws.root} is empty" + (f" but for {ws.config_file.name}" if result.kept_config else "")
     if result.backup is not None:
-        info(f"moved {result.entries} entries to {result.backup}; {ws.root} is empty")
+        info(f"moved {result.entries} entries to {result.backup}; {state}")
     elif result.entries:
-        info(f"deleted {result.entries} entries; {ws.root} is empty")
+        info(f"deleted {result.entries} entries; {state}")
     else:
         info(f"{ws.root} was already empty; layout created")

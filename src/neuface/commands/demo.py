@@ -24,7 +24,9 @@ def command(
         min=1, help="Train to this iteration instead of the demo's 60 (raise it to watch the swap improve).",
         show_default=False)] = None,
 ) -> None:
-    from neuface.console import console, info
+    from rich.markup import escape
+
+    from neuface.console import info
     from neuface.pipeline.demo import run_demo
     from neuface.pipeline.runner import markup_safe_errors, print_summary
 
@@ -32,7 +34,7 @@ def command(
     with markup_safe_errors():
         res = run_demo(out, device=st.device, precision=st.precision, target_iter=target_iter)
     print_summary(res.run)
-    console.print(res.check_lines[0], markup=False, highlight=False)
+    info(escape(res.check_lines[0]) + " (neuface export --check)")
     info(f"demo finished in {res.seconds:.0f} s")
     info(f"  model:   {res.dfm}  (load it in DeepFaceLive's Face Swapper)")
     info(f"  preview: {res.preview}  (dst face | swapped | mask | blended, run through the .dfm)")

@@ -35,7 +35,8 @@ def command(
     models: Annotated[Path | None, typer.Option(
         "--models", help="Folder with the insightface buffalo_l ONNX files. Default: ~/.insightface/models/"
         "buffalo_l.", show_default=False)] = None,
-    workers: Annotated[int, typer.Option(min=0, help="CPU worker processes; 0 = one per core.")] = 0,
+    workers: Annotated[int, typer.Option(
+        min=0, help="CPU worker processes; 0 = one per core (one process for fewer than 16 frames).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per inference batch on GPU.")] = 8,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace a non-empty aligned/ (moved to aligned_backup_<timestamp>/ first).")] = False,

@@ -35,7 +35,8 @@ def command(
         help="Only merge N evenly spaced frames and write them before|after as one PNG (<out stem>_preview.png).")] = 0,
     preview_file: Annotated[Path | None, typer.Option("--preview-file", help="Where --preview writes.")] = None,
     mode: Annotated[str, typer.Option(
-        "--mode", help="overlay | hist-match | seamless | seamless-hist-match | raw-rgb | original.")] = "overlay",
+        "--mode", help="overlay | hist-match | seamless | seamless-hist-match | raw-rgb | raw-predict (the model's "
+                           "square itself, not pasted) | original.")] = "overlay",
     mask_mode: Annotated[str, typer.Option(
         "--mask-mode", help="DFL's mask mode (name or 0..9), e.g. learned-prd*learned-dst, dst, full, xseg-dst, "
                             "learned-prd*learned-dst*xseg-prd*xseg-dst; 'stored' = the dst faces' stored XSeg "
@@ -46,6 +47,13 @@ def command(
         "--color-transfer", help="none | rct | lct | mkl | mkl-m | idt | idt-m | sot-m | mix-m.")] = "rct",
     face_scale: Annotated[int, typer.Option("--face-scale", help="Scale the pasted face, -50..50 %.")] = 0,
     sharpen: Annotated[int, typer.Option("--sharpen", help="Sharpen (>0) or blur (<0) the face, -100..100.")] = 0,
+    sharpen_mode: Annotated[str, typer.Option("--sharpen-mode", help="How --sharpen sharpens: gaussian | box.")
+                            ] = "gaussian",
+    denoise: Annotated[int, typer.Option("--denoise", help="Median-filter the face, 0..500 (100 per 5x5 pass).")] = 0,
+    bicubic_degrade: Annotated[int, typer.Option(
+        "--bicubic-degrade", help="Soften the face to match a low-resolution video, 0..100.")] = 0,
+    color_degrade: Annotated[int, typer.Option(
+        "--color-degrade", help="Blend the face toward 256 colours to match a compressed video, 0..100.")] = 0,
     hist_match_threshold: Annotated[int, typer.Option(
         "--hist-match-threshold", help="hist-match modes: 0..255 (lower keeps highlights down).")] = 255,
     label: Annotated[bool, typer.Option(
@@ -71,8 +79,9 @@ def command(
 
     st = app_state(ctx)
     options = MergeOptions(mode=mode, mask_mode=mask_mode, erode=erode, blur=blur, color_transfer=color_transfer,
-                           face_scale=face_scale, sharpen=sharpen, hist_match_threshold=hist_match_threshold,
-                           label=label)
+                           face_scale=face_scale, sharpen=sharpen, sharpen_mode=sharpen_mode, denoise=denoise,
+                           bicubic_degrade=bicubic_degrade, color_degrade=color_degrade,
+                           hist_match_threshold=hist_match_threshold, label=label)
     run_merge(st.workspace, MergeConfig(
         video=video, out=out, frames_dir=frames_dir, preview=preview, preview_file=preview_file, force=force,
         dfm=dfm, model_dir=model_dir, name=name, face_type=face_type, morph_factor=morph_factor, options=options,

@@ -2,7 +2,8 @@
 
 On CPU a process pool runs whole frames (decode, detect, landmarks, identity, warp, encode, write) on
 every core; on a GPU backend one process feeds the accelerator batches while thread pools decode frames
-ahead and warp/encode/write behind it, so no stage waits on another.
+ahead and warp/encode/write behind it, so no stage waits on another. A frame with no upright face is
+tried again rotated 90°, 270° and 180°, as DFL does (`neuface.detect.rotation`).
 
 Safety: a non-empty `aligned/` is refused unless `force`, which first moves it (and `aligned_debug/`) to
 `aligned_backup_<timestamp>/`; new faces go to a staging folder that replaces `aligned/` only when the run
@@ -33,9 +34,12 @@ from neuface.detect.backends import Backend, DetectOptions, create_backend, reso
 from neuface.detect.debug import DebugFace, draw_debug, encode_debug
 from neuface.detect.faces import align_faces, default_size, select_faces
 from neuface.detect.frames import FrameError, list_frames, load_frame
+from neuface.detect.rotation import ROTATIONS, rotate_frame, unrotate_face
 from neuface.errors import UsageError
 from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
 
+# With --workers 0 (auto), fewer frames than this run in one process (pool start-up would cost more).
+MIN_FRAMES_FOR_POOL = 16
 # Threshold offset for the retry of --redo-deleted-debug (dlib HOG scores; SCRFD probabilities differ).
 REDO_THRESHOLD_OFFSET = {"dlib": -0.4, "insightface": -0.2}
 
@@ -97,13 +101,21 @@ class FrameProcessor:
         self.out_dir = out_dir
         self.debug_dir = debug_dir
 
-    def detect(self, frame: np.ndarray):
+    def detect(self, frame: np.ndarray, upright_done: bool = False):
+        """(faces, backend that found them): each backend in turn, each on the frame at 0°, 90°, 270°, 180°
+        (DFL's retries); the first try that finds a face wins. `upright_done`: the first backend's upright
+        try already found nothing (the batched GPU path runs it itself)."""
         faces, used = [], self.backends[0]
-        for backend in self.backends:
-            used = backend
-            faces = select_faces(backend.detect(frame), self.cfg.max_faces, self.cfg.min_face_size)
-            if faces:
-                break
+        for b, backend in enumerate(self.backends):
+            for degrees in ROTATIONS:
+                if upright_done and b == 0 and degrees == 0:
+                    continue
+                used = backend
+                found = backend.detect(rotate_frame(frame, degrees))
+                faces = select_faces([unrotate_face(f, degrees, frame.shape) for f in found],
+                                     self.cfg.max_faces, self.cfg.min_face_size)
+                if faces:
+                    return faces, used
         return faces, used
 
     def finish(self, path: Path, frame: np.ndarray, faces, backend: Backend) -> FrameResult:
@@ -135,7 +147,7 @@ class FrameProcessor:
 _worker: FrameProcessor | None = None
 
 
-def _init_worker(cfg: DetectConfig, out_dir: Path, debug_dir: Path | None, redo: bool) -> None:
+def init_worker(cfg: DetectConfig, out_dir: Path, debug_dir: Path | None, redo: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)
@@ -169,10 +181,11 @@ def _run_pool(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_dir: P
               workers: int) -> Iterator[FrameResult]:
     # spawn, not fork: dlib and onnxruntime keep thread pools whose locks a forked child can inherit held.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
                              initargs=(cfg, out_dir, debug_dir, redo)) as pool:
-        # Small chunks keep both cores busy to the end and the progress bar live.
-        yield from pool.map(_work, frames, chunksize=max(1, min(8, len(frames) // (workers * 8))))
+        # One frame per task: a frame is 100+ ms of work against ~1 ms of queueing, and bigger chunks leave
+        # a core idle at the end while another finishes its last chunk (and make the progress bar jumpy).
+        yield from pool.map(_work, frames, chunksize=1)
 
 
 def _run_inline(processor: FrameProcessor, frames: list[Path]) -> Iterator[FrameResult]:
@@ -190,7 +203,7 @@ def _run_batched(processor: FrameProcessor, frames: list[Path], batch_size: int)
         except FrameError as exc:
             return path, None, str(exc)
 
-    n_threads = max(2, (os.cpu_count() or 2) - 1)
+    n_threads = max(2, cpu_cores() - 1)
     with ThreadPoolExecutor(n_threads) as loader, ThreadPoolExecutor(n_threads) as writer:
         loaded = loader.map(load, frames)
         pending = []
@@ -200,10 +213,9 @@ def _run_batched(processor: FrameProcessor, frames: list[Path], batch_size: int)
             results = backend.detect_batch([f for _, f in batch])
             for (path, frame), faces in zip(batch, results, strict=True):
                 faces = select_faces(faces, processor.cfg.max_faces, processor.cfg.min_face_size)
-                if not faces and len(processor.backends) > 1:
-                    faces, used = processor.detect(frame)
-                else:
-                    used = backend
+                used = backend
+                if not faces:  # rotation retries (and the redo chain), one frame at a time: rare
+                    faces, used = processor.detect(frame, upright_done=True)
                 pending.append(writer.submit(processor.finish, path, frame, faces, used))
             batch.clear()
 
@@ -225,7 +237,10 @@ def _run_batched(processor: FrameProcessor, frames: list[Path], batch_size: int)
 def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_dir: Path | None,
                    redo: bool = False, workers: int | None = None) -> Iterator[FrameResult]:
     """Results per frame (in input order on CPU) while faces are written into `out_dir`."""
-    workers = workers if workers is not None else (cfg.workers or os.cpu_count() or 1)
+    if workers is None:
+        # Auto: a spawned worker needs ~2 s to start (imports, dlib's 100 MB predictor), so a handful of
+        # frames (e.g. a --redo-deleted-debug pass) is done sooner in this process.
+        workers = cfg.workers or (cpu_cores() if len(frames) >= MIN_FRAMES_FOR_POOL else 1)
     workers = max(1, min(workers, len(frames)))
     name = resolve_backend(cfg.backend, cfg.models_dir)
     if _uses_gpu(name, cfg.device):
@@ -236,6 +251,14 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
         processor = FrameProcessor(make_backends(cfg, redo, threads=None), cfg, out_dir, debug_dir)
         return _run_inline(processor, frames)
     return _run_pool(frames, cfg, out_dir, debug_dir, redo, workers)
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _uses_gpu(backend: str, device: str) -> bool:

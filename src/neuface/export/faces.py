@@ -1,46 +1,55 @@
 """Face crops to verify an export on: the workspace's own aligned faces when there are any.
 
 Verifying on real faces matters: a synthetic image exercises the graph but not the value ranges a
-trained model produces on what it was trained for.
+trained model produces on what it was trained for. Faces are read through `neuface.faceset`, so a
+packed `faceset.pak` serves as well as loose images.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
+from neuface.errors import NeufaceError
 from neuface.export.check import face_to_input, synthetic_probe
-from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
+from neuface.faceset import Faceset
+from neuface.workspace import Side, Workspace
 
 DEFAULT_PROBE_COUNT = 4
 
 
-def read_faces(paths: Iterable[str | os.PathLike[str]], limit: int = DEFAULT_PROBE_COUNT) -> list[np.ndarray]:
-    """Up to `limit` readable images (HWC BGR uint8) from `paths`, in order; unreadable files are skipped."""
-    import cv2
+def faceset_faces(aligned_dir: str | os.PathLike[str], limit: int = DEFAULT_PROBE_COUNT) -> list[np.ndarray]:
+    """Up to `limit` decodable faces (HWC BGR uint8) of one aligned folder or its pak, in faceset order.
 
+    A missing folder or an unreadable face just yields fewer probes: verification falls back to
+    synthetic images, it never blocks an export.
+    """
     faces: list[np.ndarray] = []
-    for p in paths:
-        if len(faces) >= limit:
-            break
-        img = cv2.imread(os.fspath(p), cv2.IMREAD_COLOR)
-        if img is not None:
-            faces.append(img)
+    try:
+        fs = Faceset.open(aligned_dir)
+    except NeufaceError:
+        return faces
+    with fs:
+        for rec in fs:
+            if len(faces) >= limit:
+                break
+            try:
+                faces.append(rec.load_image())
+            except NeufaceError:
+                continue
     return faces
 
 
 def workspace_faces(ws: Workspace, limit: int = DEFAULT_PROBE_COUNT) -> list[np.ndarray]:
     """Aligned faces from the workspace, dst first (what the live app will see), then src."""
-    candidates: list[Path] = []
+    faces: list[np.ndarray] = []
     for side in (Side.dst, Side.src):
-        d = ws.aligned_dir(side)
-        if d.is_dir():
-            files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            candidates += files[: limit]
-    return read_faces(candidates, limit)
+        if len(faces) >= limit:
+            break
+        faces += faceset_faces(ws.aligned_dir(side), limit - len(faces))
+    return faces
 
 
 def faces_batch(images: Sequence[np.ndarray], res: int) -> np.ndarray:

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from neuface.atomic import staging_dir
+from neuface.atomic import remove_stale, staging_dir, stale_entries
 from neuface.console import RateTracker, make_progress, warn
 from neuface.errors import NeufaceError, UsageError
 from neuface.extract.formats import ImageFormat
-from neuface.extract.install import install_frames
+from neuface.extract.install import REPLACED_PREFIX, install_frames
 from neuface.extract.sampling import TimestampSampler, expected_count
 from neuface.extract.video import VideoSource
 from neuface.extract.writer import FrameWriter
@@ -51,6 +51,26 @@ def resolve_video(ws: Workspace, side: Side, video: Path | None) -> Path:
         names = ", ".join(p.name for p in found)
         raise UsageError(f"several {stem} videos in {ws.root} ({names}): pass the one to use as VIDEO")
     return found[0]
+
+
+STAGING_PREFIX = ".staging-"
+
+
+def clear_leftovers(ws: Workspace, side: Side) -> None:
+    """Remove the staging folder of an extraction that was killed (kill -9, power loss) before it finished.
+
+    A killed run that was already moving frames into place also left a `.replaced-*` folder holding the old
+    frames: that is user data, so it is kept and named in a warning instead.
+    """
+    dest = ws.frames_dir(side)
+    replaced = stale_entries(ws.root, f"{REPLACED_PREFIX}{dest.name}.")
+    if replaced:
+        names = ", ".join(str(p) for p in replaced)
+        warn(f"an interrupted `neuface extract {side.value}` left old frames in {names}; check {dest} and "
+             "delete them when done")
+        return  # its staging folder holds the rest of the new frames: keep it with them
+    for path in remove_stale(ws.root, f"{STAGING_PREFIX}{dest.name}."):
+        warn(f"removed {path.name}: the staging folder of an interrupted extraction")
 
 
 def _decode_into(source: VideoSource, folder: Path, fps: float, fmt: ImageFormat,
@@ -91,6 +111,7 @@ def extract_frames(ws: Workspace, side: Side, video: Path | None = None, fps: fl
     dest = ws.frames_dir(side)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest}: exists and is not a folder")
+    clear_leftovers(ws, side)
     old = ws.frame_files(side)
     if old and not force:
         raise UsageError(f"{dest} already holds {len(old)} frames: use --force to replace them")
@@ -98,7 +119,7 @@ def extract_frames(ws: Workspace, side: Side, video: Path | None = None, fps: fl
     with VideoSource(path) as source:
         ws.root.mkdir(parents=True, exist_ok=True)
         try:
-            with staging_dir(dest, prefix=".staging-") as staging:
+            with staging_dir(dest, prefix=STAGING_PREFIX) as staging:
                 count, width, height = _decode_into(source, staging, fps, fmt, workers,
                                                     f"extract {side.value}")
                 install_frames(staging, dest, old)

@@ -11,7 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from neuface.atomic import fsync_dir
+from neuface.atomic import fsync_dir, owner_tag
+
+REPLACED_PREFIX = ".replaced-"
 
 
 def _move_all(files: list[Path], folder: Path) -> list[Path]:
@@ -31,7 +33,7 @@ def install_frames(staging: Path, dest: Path, old_frames: list[Path]) -> None:
         fsync_dir(dest.parent)
         return
     new_frames = sorted(p for p in staging.iterdir() if p.is_file())
-    aside = Path(tempfile.mkdtemp(prefix=f".replaced-{dest.name}-", dir=dest.parent))
+    aside = Path(tempfile.mkdtemp(prefix=f"{REPLACED_PREFIX}{dest.name}.{owner_tag()}.", dir=dest.parent))
     moved_old: list[Path] = []
     moved_new: list[Path] = []
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from neuface.atomic import atomic_path
+from neuface.atomic import atomic_path, remove_stale
 from neuface.console import track
 from neuface.errors import FacesetFormatError
 from neuface.faceset.facetype import FaceType, SampleType
@@ -257,8 +257,13 @@ def encode_configs(configs: Sequence[dict[str, Any]]) -> bytes:
 
 def write_pak(target: str | os.PathLike[str], entries: Sequence[PakEntry], *, verify: bool = True,
               description: str = "packing") -> None:
-    """Write a pak to a temp file beside `target`, re-read and compare every entry, then rename it in."""
+    """Write a pak to a temp file beside `target`, re-read and compare every entry, then rename it in.
+
+    A temp pak left by a killed run (as large as the faceset) is removed first: the real pak, or the loose
+    files, were never touched before the rename.
+    """
     target = Path(target)
+    remove_stale(target.parent, f".{target.name}.")
     table_pickle = encode_configs([e.config for e in entries])
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as fh:

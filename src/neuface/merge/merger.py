@@ -19,7 +19,7 @@ from neuface.merge.faces import FrameFace
 from neuface.merge.label import draw_label
 from neuface.merge.models import ModelOutputs, ModelRunner
 from neuface.merge.options import MergeOptions
-from neuface.merge.paste import FaceResult, merge_face
+from neuface.merge.paste import FaceResult, merge_face, raw_predict_frame
 
 
 @dataclass
@@ -104,7 +104,9 @@ class FrameMerger:
         return M.combine(self.terms, term)
 
     def _finish(self, frame: np.ndarray, jobs: list[FaceResult], seed: int) -> np.ndarray:
-        if self.opts.mode != "original":
+        if self.opts.mode == "raw-predict":
+            frame = raw_predict_frame(jobs, self.runner.resolution)
+        elif self.opts.mode != "original":
             rng = np.random.default_rng(seed)
             for job in jobs:
                 merge_face(frame, job, self.opts, rng)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from neuface.errors import UsageError
 from neuface.imaging.color_transfer import MERGE_MODES
+from neuface.merge.effects import SHARPEN_MODES
 
-# DFL's mode_dict minus raw-predict (which outputs the model's square, not a frame).
-MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb")
+# DFL's mode_dict; raw-predict outputs the model's R x R square itself instead of a frame.
+MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
 COLOR_MODES = ("none", *MERGE_MODES)
 
 # Terms a mask mode multiplies together.
@@ -54,6 +55,10 @@ class MergeOptions:
     color_transfer: str = "rct"
     face_scale: int = 0  # output_face_scale, -50..50 percent
     sharpen: int = 0  # blursharpen_amount, -100..100 (negative blurs)
+    sharpen_mode: str = "gaussian"  # sharpen_mode (DFL: box | gaussian)
+    denoise: int = 0  # image_denoise_power, 0..500
+    bicubic_degrade: int = 0  # bicubic_degrade_power, 0..100
+    color_degrade: int = 0  # color_degrade_power, 0..100
     hist_match_threshold: int = 255
     masked_hist_match: bool = True
     label: bool = True
@@ -75,11 +80,16 @@ class MergeOptions:
         if self.mode not in MODES:
             raise UsageError(f"--mode {self.mode!r}: choose from {', '.join(MODES)}")
         parse_mask_mode(self.mask_mode)
+        if self.sharpen_mode not in SHARPEN_MODES:
+            raise UsageError(f"--sharpen-mode {self.sharpen_mode!r}: choose from {', '.join(SHARPEN_MODES)}")
         if self.color_transfer not in COLOR_MODES:
             raise UsageError(f"--color-transfer {self.color_transfer!r}: choose from {', '.join(COLOR_MODES)}")
         for name, value, lo, hi in (("--erode", self.erode, -400, 400), ("--blur", self.blur, 0, 400),
                                     ("--face-scale", self.face_scale, -50, 50), ("--sharpen", self.sharpen, -100, 100),
-                                    ("--hist-match-threshold", self.hist_match_threshold, 0, 255)):
+                                    ("--hist-match-threshold", self.hist_match_threshold, 0, 255),
+                                    ("--denoise", self.denoise, 0, 500),
+                                    ("--bicubic-degrade", self.bicubic_degrade, 0, 100),
+                                    ("--color-degrade", self.color_degrade, 0, 100)):
             if not lo <= value <= hi:
                 raise UsageError(f"{name} {value}: expected {lo}..{hi} (DFL's range)")
         return self

@@ -8,7 +8,9 @@ mask stay bit-identical to the input), in float32 0..1 like DFL:
 * seamless / seamless-hist-match: `cv2.seamlessClone` with the mask binarised at the lowest of 0.1..0.9
   that leaves a region, then the soft-mask blend; colour transfer (and hist-match) run afterwards on the
   re-cropped merged face and are pasted back with the same mask;
-* `--sharpen` is a post-effect: re-crop, blur/sharpen, paste back with the mask.
+* post-effects (`--sharpen`, `--denoise`, `--bicubic-degrade`): re-crop, process, paste back with the mask;
+  `--color-degrade` then blends the face area toward a 256-colour version of itself.
+* raw-predict is not pasted at all: `raw_predict_frame` returns the model's square (see merger).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 
 from neuface.detect.align import get_transform_mat, transform_points
-from neuface.merge.effects import blur_sharpen, hist_match, transfer
+from neuface.merge.effects import bicubic_degrade, blur_sharpen, denoise, hist_match, reduce_colors, transfer
 from neuface.merge.masks import MIN_MASK, SUBRES_FACTOR, erode_blur
 from neuface.merge.options import MergeOptions
 
@@ -139,6 +141,20 @@ def merge_face(frame: np.ndarray, face: FaceResult, opts: MergeOptions, rng: np.
         merged = recrop(lambda c: hist_match(c, face.crop, area if opts.masked_hist_match else None,
                                              opts.hist_match_threshold))
     if opts.sharpen:
-        merged = recrop(lambda c: blur_sharpen(c, opts.sharpen))
+        merged = recrop(lambda c: blur_sharpen(c, opts.sharpen, opts.sharpen_mode))
+    if opts.denoise:
+        merged = recrop(lambda c: denoise(c, opts.denoise))
+    if opts.bicubic_degrade:
+        merged = recrop(lambda c: bicubic_degrade(c, opts.bicubic_degrade))
+    if opts.color_degrade:
+        merged = _blend(base, reduce_colors(merged, opts.color_degrade), mask)
     frame[y0:y1, x0:x1] = np.clip(np.rint(merged * 255.0), 0, 255).astype(np.uint8)
     return True
+
+
+def raw_predict_frame(faces: list[FaceResult], res: int) -> np.ndarray:
+    """DFL's raw-predict output: the first (largest) face's prediction as an R x R BGR uint8 image; black
+    when the frame has no face, so every output frame has the same size (a video needs that)."""
+    if not faces:
+        return np.zeros((res, res, 3), np.uint8)
+    return np.clip(np.rint(faces[0].prediction * 255.0), 0, 255).astype(np.uint8)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuface.atomic import owner_tag, remove_path, stale_entries, sync_filesystem
 from neuface.console import track, warn
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.faceset import dfljpg
@@ -21,6 +23,9 @@ from neuface.faceset.pak import PAK_NAME, PakEntry, PakReader, sample_config, wr
 from neuface.workspace import IMAGE_EXTENSIONS
 
 _LISTED = 10  # invalid files named in an error message before "... and N more"
+# Unlinks in flight at once. On filesystems mounted with `discard` (common on cloud VMs) each unlink waits for
+# its TRIM: ~3 ms per face serially, ~0.2 ms with 16 in flight (measured on our 2-core VM).
+_UNLINK_WORKERS = 16
 
 
 @dataclass
@@ -51,10 +56,11 @@ def _other_images(aligned_dir: Path) -> list[Path]:
     return found
 
 
-def _describe(items: list[tuple[Path, str]]) -> str:
-    lines = [f"  {msg}" for _, msg in items[:_LISTED]]
-    if len(items) > _LISTED:
-        lines.append(f"  ... and {len(items) - _LISTED} more")
+def _describe(messages: list[str]) -> str:
+    """The first few messages, one per indented line, then how many more."""
+    lines = [f"  {msg}" for msg in messages[:_LISTED]]
+    if len(messages) > _LISTED:
+        lines.append(f"  ... and {len(messages) - _LISTED} more")
     return "\n".join(lines)
 
 
@@ -89,29 +95,59 @@ def pack_faceset(aligned_dir: str | os.PathLike[str], *, keep: bool = False,
         entries.append(PakEntry(config, len(data), path.read_bytes))
         packed_paths.append(path)
 
+    listed = _describe([m for _, m in invalid])
     if invalid and not skip_invalid:
         raise UsageError(f"{len(invalid)} file(s) in {root} are not DFL aligned faces; nothing was packed "
-                         f"(pass --skip-invalid to pack the rest; skipped files are kept):\n{_describe(invalid)}")
+                         f"(pass --skip-invalid to pack the rest; skipped files are kept):\n{listed}")
     if not entries:
         raise UsageError(f"{root}: none of the {len(invalid)} images are DFL aligned faces; nothing to pack")
     if invalid:
-        warn(f"skipping {len(invalid)} file(s) that are not DFL aligned faces (kept in place):\n{_describe(invalid)}")
+        warn(f"skipping {len(invalid)} file(s) that are not DFL aligned faces (kept in place):\n{listed}")
 
     write_pak(pak, entries, description="packing")
     result = PackResult(pak, packed=len(entries), bytes=sum(e.size for e in entries), skipped=invalid)
     if not keep:
-        for path in packed_paths:
-            path.unlink()
-            result.removed += 1
+        result.removed = _remove_packed(packed_paths, pak)
         for person_dir in {p.parent for p in packed_paths if p.parent != root}:
             with contextlib.suppress(OSError):  # keeps folders that still hold skipped or other files
                 person_dir.rmdir()
     return result
 
 
+def _unlink(path: Path) -> str | None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    return None
+
+
+def _remove_packed(paths: list[Path], pak: Path) -> int:
+    """Delete the packed loose files (all safely in the verified pak) on a few threads; returns how many."""
+    with ThreadPoolExecutor(_UNLINK_WORKERS, thread_name_prefix="neuface-unlink") as pool:
+        errors = [e for e in track(pool.map(_unlink, paths), len(paths), "removing loose files", unit="files") if e]
+    if errors:
+        warn(f"{len(errors)} packed file(s) could not be removed (they are safe in {pak}; readers use the pak); "
+             f"delete them by hand:\n{_describe(errors)}")
+    return len(paths) - len(errors)
+
+
 def _target(root: Path, config: dict) -> Path:
     person = config.get("person_name")
     return root / config["filename"] if person is None else root / person / config["filename"]
+
+
+_UNPACK_TMP = ".unpack.tmp"
+
+
+def _remove_unpack_leftovers(folders: set[Path]) -> None:
+    """Delete the temp face a killed unpack was writing (its pak, still in place, has every face)."""
+    for folder in folders:
+        for path in stale_entries(folder, "."):
+            if path.name.endswith(_UNPACK_TMP):
+                remove_path(path)
 
 
 def unpack_faceset(aligned_dir: str | os.PathLike[str], *, keep: bool = False) -> UnpackResult:
@@ -129,12 +165,13 @@ def unpack_faceset(aligned_dir: str | os.PathLike[str], *, keep: bool = False) -
             if t in seen:
                 raise FacesetFormatError(f"{pak}: two faces would be written to {t.relative_to(root)}")
             seen.add(t)
+        _remove_unpack_leftovers({t.parent for t in targets})
         conflicts, todo = [], []
         for i, t in enumerate(targets):
             if t.is_file() and t.read_bytes() == reader.blob(i):
-                result.already_present += 1
+                result.already_present += 1  # an interrupted unpack resumes here
             elif t.exists():
-                conflicts.append((t, f"{t}: exists with different content"))
+                conflicts.append(f"{t}: exists with different content")
             else:
                 todo.append(i)
         if conflicts:
@@ -146,7 +183,7 @@ def unpack_faceset(aligned_dir: str | os.PathLike[str], *, keep: bool = False) -
             for i in track(todo, len(todo), "unpacking", unit="faces"):
                 t = targets[i]
                 t.parent.mkdir(parents=True, exist_ok=True)
-                tmp = t.with_name(f".{t.name}.unpack.tmp")
+                tmp = t.with_name(f".{t.name}.{owner_tag()}{_UNPACK_TMP}")
                 tmp_files.append(tmp)
                 data = reader.blob(i)
                 tmp.write_bytes(data)
@@ -157,7 +194,7 @@ def unpack_faceset(aligned_dir: str | os.PathLike[str], *, keep: bool = False) -
             for tmp in tmp_files:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-        os.sync()  # every face durable before the pak (the only other copy) may go
+        sync_filesystem(root)  # every face durable before the pak (the only other copy) may go
         for i in track(range(len(targets)), len(targets), "verifying", unit="faces"):
             if targets[i].read_bytes() != reader.blob(i):
                 raise FacesetFormatError(f"{targets[i]}: verification failed after unpacking; {pak} was kept")

@@ -147,8 +147,7 @@ def verify_dfm(dfm: Path, faces: list[np.ndarray]) -> list[str]:
 def run_demo(out: Path, device: str = "auto", precision: str = "auto", target_iter: int | None = None) -> DemoResult:
     """Build the demo workspace in `out`, run the pipeline, verify the `.dfm` and draw the swap."""
     from neuface.config import load_config
-    from neuface.pipeline.preview import swap_preview
-    from neuface.pipeline.steps import probe_faces
+    from neuface.pipeline.preview import spread_faces, swap_preview
 
     t0 = time.perf_counter()
     ws = prepare_workspace(Path(out), target_iter or DEMO_TARGET_ITER)
@@ -156,7 +155,7 @@ def run_demo(out: Path, device: str = "auto", precision: str = "auto", target_it
                      device=device, precision=precision)
     result = run_pipeline(ws, req)
     dfm = exported_dfm(ws)
-    faces = probe_faces(ws, limit=4)
+    faces = spread_faces(ws, limit=4)
     lines = verify_dfm(dfm, faces)
     preview = swap_preview(dfm, faces, ws.root / PREVIEW_NAME, caption=f"{dfm.name} in onnxruntime")
     return DemoResult(ws, result, dfm, preview, lines, time.perf_counter() - t0)

@@ -21,7 +21,7 @@ import typer
 from neuface.errors import UsageError
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parser(stage: str) -> Any:
     """A click command with the stage command's parameters whose callback returns the parsed values."""
     import typer.main

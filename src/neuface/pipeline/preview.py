@@ -13,8 +13,27 @@ from pathlib import Path
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
+from neuface.workspace import Side, Workspace
 
 TITLES = ("dst face", "swapped", "swap mask", "blended")
+
+
+def spread_faces(ws: Workspace, limit: int = 4) -> list[np.ndarray]:
+    """Up to `limit` aligned faces spread over the faceset (dst first, then src), from a folder or a pak.
+
+    Spread rather than the first few: consecutive frames look alike, faces across the clip show the range.
+    """
+    from neuface.faceset import Faceset
+
+    faces: list[np.ndarray] = []
+    for side in (Side.dst, Side.src):
+        aligned = ws.aligned_dir(side)
+        if len(faces) >= limit or not aligned.is_dir():
+            continue
+        with Faceset.open(aligned) as fs:
+            n, want = len(fs), limit - len(faces)
+            faces += [fs[i].load_image() for i in sorted({k * n // want for k in range(min(n, want))})]
+    return faces
 
 
 def run_faces(dfm: str | os.PathLike[str], faces: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -29,11 +29,12 @@ from neuface.workspace import Side, Workspace
 
 
 class PipelineError(NeufaceError):
-    """A step failed: one line with the step, its error, a hint and where the log is."""
+    """A step failed: one line with the step, its error, a hint and where the log is (`result`: every step)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = 1, result: RunResult | None = None):
         super().__init__(message)
         self.exit_code = exit_code
+        self.result = result
 
 
 @dataclass
@@ -74,6 +75,21 @@ class RunResult:
         return Path(value) if value else None
 
 
+def warn_unknown_tables(config: dict[str, Any], where: str) -> None:
+    """A table named after no subcommand is ignored by everything: say so, it is usually a typo."""
+    import importlib.util
+
+    for name, value in config.items():
+        if not isinstance(value, dict):
+            continue
+        try:
+            known = importlib.util.find_spec(f"neuface.commands.{name}") is not None
+        except (ImportError, ValueError):
+            known = False
+        if not known:
+            warn(escape(f"{where}: [{name}] is not a neuface command; its options are ignored"))
+
+
 def _in_range(step: Step, req: RunRequest) -> bool:
     return req.until is None or stage_index(step.stage) <= stage_index(req.until)
 
@@ -99,6 +115,7 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
         raise UsageError(f"--from {req.from_stage.value} comes after --until {req.until.value}")
     ws.root.mkdir(parents=True, exist_ok=True)
     where = str(req.config_path or ws.config_file)
+    warn_unknown_tables(req.config, where)
     ctx = Context(ws=ws, config=req.config, where=where, state=RunState.load(ws.root), device=req.device,
                   precision=req.precision, videos=req.videos, target_iter=req.target_iter)
     steps = all_steps()
@@ -113,9 +130,11 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
         journal.finish("failed")
         raise
     wanted = [s for s in steps if _in_range(s, req)]
-    for n, (step, rec) in enumerate(zip(steps, records, strict=True), 1):
+    for step, rec in zip(steps, records, strict=True):
         if not _in_range(step, req):
             rec.status, rec.reason = "not requested", f"after --until {req.until.value if req.until else ''}"
+    for n, (step, rec) in enumerate(zip(steps, records, strict=True), 1):
+        if not _in_range(step, req):
             continue
         label = f"[{n}/{len(wanted)}] {step.key}"
         try:
@@ -144,7 +163,7 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
             journal.log(f"{step.key}: FAILED: {message}\nhint: {hint}" + (f"\n{tb}" if tb else ""))
             journal.finish("failed")
             raise PipelineError(f"{step.key} failed: {message} | hint: {hint} | fix it and run again: finished "
-                                f"steps are skipped (log: {journal.log_path})", code) from exc
+                                f"steps are skipped (log: {journal.log_path})", code, RunResult(journal)) from exc
     journal.finish("ok")
     return RunResult(journal)
 
@@ -161,11 +180,16 @@ def markup_safe_errors() -> Iterator[None]:
 
 
 def print_summary(result: RunResult) -> None:
-    """A table of every step: what it did (or why it was skipped) and how long it took."""
+    """A table of every step: what it did (or why it was skipped) and how long it took (hidden by -q)."""
     from rich.table import Table
 
-    table = Table(title=f"neuface run: {result.journal.status} in "
-                        f"{(result.journal.finished or time.time()) - result.journal.started:.1f} s", title_justify="left")
+    from neuface.console import verbosity
+
+    if verbosity() < 0:
+        return
+
+    total = (result.journal.finished or time.time()) - result.journal.started
+    table = Table(title=f"neuface run: {result.journal.status} in {total:.1f} s", title_justify="left")
     table.add_column("step")
     table.add_column("status")
     table.add_column("time", justify="right")

@@ -450,22 +450,6 @@ class TrainStep(Step):
                 "continues from the last save")
 
 
-def probe_faces(ws: Workspace, limit: int = 4) -> list[Any]:
-    """Up to `limit` aligned faces (dst first, spread over the faceset), from a folder or a pak."""
-    from neuface.faceset import Faceset
-
-    faces: list[Any] = []
-    for side in (Side.dst, Side.src):
-        aligned = ws.aligned_dir(side)
-        if len(faces) >= limit or not aligned.is_dir():
-            continue
-        with Faceset.open(aligned) as fs:
-            n, want = len(fs), limit - len(faces)
-            for i in sorted({int(k * n / want) for k in range(min(n, want))}):
-                faces.append(fs[i].load_image())
-    return faces
-
-
 class ExportStep(Step):
     stage = Stage.export
 
@@ -491,10 +475,11 @@ class ExportStep(Step):
 
     def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
         from neuface.export.dfm import export_dfm
+        from neuface.export.faces import workspace_faces
 
         ref = d.extra["ref"]
         res = export_dfm(ref.folder, d.extra["out"], name=ref.name, fp16=p["fp16"], opset=p["opset"],
-                         probe_faces=probe_faces(ctx.ws))
+                         probe_faces=workspace_faces(ctx.ws))
         return {"dfm": str(res.path), "mebibytes": round(res.path.stat().st_size / 2**20, 2),
                 "face_type": res.metadata.get("face_type", ""), "iteration": int(res.metadata.get("iteration", 0)),
                 "verified_faces": res.n_faces,

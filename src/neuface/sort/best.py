@@ -33,11 +33,16 @@ def per_bin(target: int, yaw_counts: Sequence[int]) -> int:
     return per + lack // YAW_BINS
 
 
-def sort_best(values: Sequence[tuple[float, float, float, np.ndarray] | None], target: int) -> Plan:
-    """Plan for `final`: `values[i]` is (sharpness, yaw, pitch, grey histogram), None for non-DFL files."""
+def check_target(target: int) -> None:
+    """Refuse a target that would pick no face per yaw bin (checked before any face is measured)."""
     if round(target / YAW_BINS) < 1:
         raise UsageError(f"--target {target} is too small: best-face sorting picks round(target/128) faces per "
                          f"yaw bin, so the target must be at least {YAW_BINS // 2 + 1}")
+
+
+def sort_best(values: Sequence[tuple[float, float, float, np.ndarray] | None], target: int) -> Plan:
+    """Plan for `final`: `values[i]` is (sharpness, yaw, pitch, grey histogram), None for non-DFL files."""
+    check_target(target)
     n = len(values)
     dfl = [i for i in range(n) if values[i] is not None]
     scores: list[float | None] = [None if v is None else v[0] for v in values]

@@ -2,34 +2,25 @@
 
 Manual cleanup's "another person's face" case is what no DFL method finds. `detect` stores an L2-normalised
 identity vector in each face's metadata (`extra["neuface_identity"]`); faces without one get it computed
-here from the aligned image and its landmarks (dlib's 128-d ResNet). The dominant identity is found
-without a distance threshold: start from the mean of all vectors and repeatedly re-centre on the closest
-half, so a minority of other people cannot pull the centre towards them.
+from the aligned image and its landmarks by `neuface.detect.identity.compute_identity_embedding` (dlib's
+128-d ResNet), the same function detect uses. The dominant identity is found without a distance threshold:
+start from the mean of all vectors and repeatedly re-centre on the closest half, so a minority of other
+people cannot pull the centre towards them.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from neuface.detect.identity import IDENTITY_KEY, compute_identity_embedding
 from neuface.sort.faces import Face
 from neuface.sort.order import Plan
 
-IDENTITY_KEY = "neuface_identity"
 RECENTRE_ROUNDS = 5
 CORE_FRACTION = 0.5
-
-
-@functools.lru_cache(maxsize=1)
-def _embedder() -> Any:
-    """The dlib recognition backend, loaded once per worker process."""
-    from neuface.detect.backends.base import DetectOptions
-    from neuface.detect.backends.dlib_backend import DlibBackend
-
-    return DlibBackend(DetectOptions(with_embeddings=True))
 
 
 def stored_embedding(meta: Any) -> np.ndarray | None:
@@ -49,7 +40,9 @@ def face_embedding(face: Face) -> np.ndarray | None:
     vec = stored_embedding(meta)
     if vec is not None:
         return vec
-    return np.asarray(_embedder().embed(face.image, face.landmarks), dtype=np.float32)
+    # detect's own function, so a computed vector equals the one `detect` would have stored
+    vec = compute_identity_embedding(face.image, face.landmarks)
+    return None if vec is None else np.asarray(vec, dtype=np.float32)
 
 
 def dominant_centre(vectors: np.ndarray) -> np.ndarray:

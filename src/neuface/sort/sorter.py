@@ -16,13 +16,12 @@ from typing import Any
 
 from neuface.console import info, track
 from neuface.errors import UsageError
+from neuface.faceset.pak import PAK_NAME
 from neuface.sort import rename
 from neuface.sort.faces import list_images, read_image
 from neuface.sort.methods import PlanInput, SortMethod
 from neuface.sort.order import Plan
 from neuface.sort.parallel import default_jobs, measure_all, progress_bars
-
-PAK_NAME = "faceset.pak"
 
 
 @dataclass
@@ -62,6 +61,10 @@ def format_score(value: Any) -> str:
 
 
 def _check_folder(aligned: Path) -> None:
+    from neuface.faceset import ensure_not_mixed
+
+    # A pak beside loose images: renaming the loose copies would make them disagree with the pak DFL reads.
+    ensure_not_mixed(aligned, "sort")
     if (aligned / PAK_NAME).exists():
         raise UsageError(f"{aligned / PAK_NAME}: sorting works on aligned image folders, not on a packed "
                          f"faceset; run `neuface unpack` first")
@@ -119,6 +122,10 @@ def sort_aligned(aligned: Path, trash_dir: Path, opts: SortOptions) -> SortResul
     aligned, trash_dir = Path(aligned), Path(trash_dir)
     _check_folder(aligned)
     _check_sheet(opts.sheet)
+    if opts.method.key in ("final", "final-fast"):
+        from neuface.sort.best import check_target
+
+        check_target(opts.target)
     recovered = None
     if rename.pending_journal(aligned) is not None:
         if opts.dry_run:

@@ -47,16 +47,16 @@ class DlibBackend(Backend):
         if detector == "hog":
             self._detector = dlib.get_frontal_face_detector()
         elif detector == "cnn":
-            self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model("cnn_detector")))
+            self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model("dlib.cnn_detector")))
         else:
             raise ValueError(f"unknown dlib detector {detector!r}")
-        self._predictor = dlib.shape_predictor(str(dlib_model("shape_predictor_68")))
+        self._predictor = dlib.shape_predictor(str(dlib_model("dlib.landmarks68")))
         self._recognizer = None
 
     @property
     def recognizer(self):
         if self._recognizer is None:
-            self._recognizer = self._dlib.face_recognition_model_v1(str(dlib_model("recognition")))
+            self._recognizer = self._dlib.face_recognition_model_v1(str(dlib_model("dlib.recognition")))
         return self._recognizer
 
     def detect_boxes(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:

@@ -17,7 +17,13 @@ import numpy as np
 
 from neuface.detect.align import umeyama
 from neuface.detect.backends.base import Backend, DetectedFace, DetectOptions
-from neuface.detect.weights import BUFFALO_FILES, require_buffalo
+from neuface.detect.weights import (
+    BUFFALO_DETECTOR,
+    BUFFALO_LANDMARKS,
+    BUFFALO_RECOGNITION,
+    buffalo_filename,
+    require_buffalo,
+)
 
 DET_SIZE = 640
 DET_THRESHOLD = 0.5
@@ -194,11 +200,11 @@ class InsightfaceBackend(Backend):
 
         pack = require_buffalo(models_dir)
         self.pack = pack
-        self._det = ort_session(pack / BUFFALO_FILES["detector"], device, threads)
-        self._lmk = ort_session(pack / BUFFALO_FILES["landmarks"], device, threads)
+        self._det = ort_session(pack / buffalo_filename(BUFFALO_DETECTOR), device, threads)
+        self._lmk = ort_session(pack / buffalo_filename(BUFFALO_LANDMARKS), device, threads)
         self._lmk_size = int(self._lmk.get_inputs()[0].shape[2])
-        self._lmk_mean, self._lmk_std = _mean_std_from_graph(pack / BUFFALO_FILES["landmarks"])
-        rec_path = pack / BUFFALO_FILES["recognition"]
+        self._lmk_mean, self._lmk_std = _mean_std_from_graph(pack / buffalo_filename(BUFFALO_LANDMARKS))
+        rec_path = pack / buffalo_filename(BUFFALO_RECOGNITION)
         self._rec = ort_session(rec_path, device, threads) if rec_path.is_file() else None
         if self._rec is None:
             self.identity_model = None
