@@ -9,6 +9,7 @@ whole sample table as DFL's loader does (open).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import tempfile
@@ -62,6 +63,7 @@ def bench_pack_unpack(work: Path, count: int) -> None:
     t = time.perf_counter()
     nbytes = make_faces(aligned, count)
     print(f"made {count} faces ({nbytes / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
+    os.sync()  # a real faceset has been on disk for a while (deleting never-flushed files is unusually cheap)
     files = sorted(aligned.iterdir())
 
     def concat() -> None:

@@ -139,3 +139,19 @@ def test_cnn_detector_finds_face(dfl_fixtures):
     img = load_frame(dfl_fixtures / "frames" / "t1.jpg")
     small = cv2.resize(img, (400, 276))  # small keeps the test short: the CNN runs on the 2x upsampled frame
     assert len(backend.detect(small)) >= 3
+
+
+def test_weights_come_from_the_shared_registry(tmp_path, monkeypatch):
+    """detect finds its files through `neuface.weights` (one list of files, licences, places)."""
+    from neuface import weights
+    from neuface.detect.weights import buffalo_candidates, dlib_model, find_buffalo
+
+    for key in ("dlib.landmarks68", "dlib.recognition", "dlib.cnn_detector"):
+        assert dlib_model(key) == weights.locate(key) and dlib_model(key).is_file()
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path / "home"))
+    assert buffalo_candidates()[-1] == tmp_path / "home" / "models" / "buffalo_l"
+    pack = tmp_path / "unzipped" / "buffalo_l"  # `--models DIR` may name the folder above the pack
+    pack.mkdir(parents=True)
+    for key in ("buffalo_l.detector", "buffalo_l.landmarks"):
+        (pack / weights.get(key).filename).write_bytes(b"")
+    assert find_buffalo(tmp_path / "unzipped") == pack and find_buffalo() is None

@@ -163,6 +163,25 @@ def test_redo_deleted_debug_replaces_only_those_frames(tmp_path, dfl_fixtures, r
     assert (debug / "t1.jpg").is_file() and (debug / "flower.jpg").is_file()
 
 
+def _luma_dc_quantizer(jpeg: bytes) -> int:
+    """First value of the first DQT table (8-bit): libjpeg's 16 scaled by the quality factor."""
+    i = jpeg.index(b"\xff\xdb")
+    assert jpeg[i + 4] == 0  # 8-bit precision, table 0 (luminance)
+    return jpeg[i + 5]
+
+
+def test_min_face_size_and_jpeg_quality(tmp_path, dfl_fixtures):
+    """t1's faces measure 87, 103, 103, 103, 104 and 124 px (box's shorter side): --min-face-size 95 keeps 5."""
+    ws = _workspace(tmp_path, Side.src, {"t1.jpg": dfl_fixtures / "frames" / "t1.jpg"})
+    result = run_detect(ws, Side.src, DetectConfig(backend="dlib", workers=1, identity=False, size=256,
+                                                   min_face_size=95, jpeg_quality=60))
+    assert result.faces == 5
+    for path in sorted(ws.aligned_dir(Side.src).iterdir()):
+        l, t, r, b = dfljpg.read_meta(path).source_rect
+        assert min(abs(r - l), abs(b - t)) >= 95
+        assert _luma_dc_quantizer(path.read_bytes()) == 13  # quality 60: 16 * (200 - 120) / 100; 90 gives 3
+
+
 def test_huge_frame(tmp_path, dfl_fixtures):
     frame = cv2.imread(str(dfl_fixtures / "frames" / "t1.jpg"))
     big = cv2.resize(frame, (7680, 5316), interpolation=cv2.INTER_LINEAR)

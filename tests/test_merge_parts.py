@@ -208,3 +208,50 @@ def test_raw_predict_outputs_the_model_square(face_landmarks) -> None:
     for bad in ({"denoise": 501}, {"bicubic_degrade": -1}, {"color_degrade": 101}, {"sharpen_mode": "median"}):
         with pytest.raises(UsageError):
             MergeOptions(**bad).validated()
+
+
+@pytest.fixture(scope="module")
+def cast_face(face_landmarks):
+    """A textured frame, its face and a prediction with a strong blue cast (what colour transfer must undo)."""
+    from neuface.merge.paste import FaceResult
+
+    frame, lm = face_landmarks
+    rng = np.random.default_rng(5)
+    frame = cv2.GaussianBlur(rng.integers(40, 215, frame.shape, dtype=np.uint8), (9, 9), 0)
+    crop = cv2.warpAffine(frame, get_transform_mat(lm, 64, "whole_face"), (64, 64)).astype(np.float32) / 255
+    cast = np.clip(crop * 0.6 + np.float32([0.35, 0.0, 0.05]), 0, 1)
+    job = FaceResult(lm, "whole_face", crop, cast, np.ones((64, 64), np.float32))
+    inner = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(lm.astype(np.int32)), 1)
+    return frame, job, inner.astype(bool)
+
+
+def _merge_err(cast_face, **kw) -> float:
+    """Mean abs difference from the original frame inside the face hull; asserts nothing outside moved."""
+    from neuface.merge.paste import merge_face
+
+    frame, job, inner = cast_face
+    out = frame.copy()
+    assert merge_face(out, job, MergeOptions(label=False, mask_mode="full", **kw), np.random.default_rng(0))
+    lm = job.landmarks
+    pts = transform_points(np.float32([(0, 0), (64, 0), (64, 64), (0, 64)]), get_transform_mat(lm, 64, "whole_face"),
+                           invert=True)
+    (x0, y0), (x1, y1) = np.floor(pts.min(0)).astype(int) - 6, np.ceil(pts.max(0)).astype(int) + 6
+    box = np.zeros(frame.shape[:2], bool)
+    box[max(y0, 0):y1, max(x0, 0):x1] = True
+    assert np.array_equal(out[~box], frame[~box]), kw
+    return float(np.abs(out.astype(int) - frame.astype(int))[inner].mean())
+
+
+@pytest.mark.parametrize("mode", ["rct", "lct", "mkl", "mkl-m", "idt", "idt-m", "sot-m", "mix-m"])
+def test_color_transfer_modes_undo_a_colour_cast(cast_face, mode) -> None:
+    none = _merge_err(cast_face, color_transfer="none")
+    assert none > 20
+    assert _merge_err(cast_face, color_transfer=mode) < 0.6 * none, mode
+
+
+@pytest.mark.parametrize("mode", ["hist-match", "seamless", "seamless-hist-match"])
+def test_paste_modes_match_the_dst_colours(cast_face, mode) -> None:
+    none = _merge_err(cast_face, color_transfer="none")
+    assert 0 < _merge_err(cast_face, mode=mode, color_transfer="none") < 0.6 * none, mode
+    assert _merge_err(cast_face, mode="raw-rgb", color_transfer="rct") == pytest.approx(none, rel=0.1)  # raw: as is

@@ -39,7 +39,8 @@ def test_trained_model_exports_checks_and_merges_with_provenance(tmp_path: Path,
 
     clip, out = tmp_path / "dst.mp4", tmp_path / "merged.mp4"
     _trim(real_media / "talking_head_tpsmm.mp4", clip, FRAMES)
-    assert main([*base, "merge", str(clip), "--dfm", str(dfm), "--out", str(out), "--faces", "detect"]) == 0
+    assert main([*base, "merge", str(clip), "--dfm", str(dfm), "--out", str(out), "--faces", "detect",
+                 "--no-label"]) == 0  # the label is on by default (test_merge.py); metadata must not depend on it
     with av.open(str(clip)) as a, av.open(str(out)) as b:
         va, vb = a.streams.video[0], b.streams.video[0]
         assert vb.frames == va.frames == FRAMES and vb.average_rate == va.average_rate
@@ -47,7 +48,7 @@ def test_trained_model_exports_checks_and_merges_with_provenance(tmp_path: Path,
         aa, ab = a.streams.audio[0], b.streams.audio[0]
         assert len(b.streams.audio) == 1 and ab.frames == aa.frames > 0
         assert ab.codec_context.name == aa.codec_context.name == "aac"  # packets copied, not re-encoded
-        assert b.metadata["synthetic_media"] == "true" and b.metadata["neuface_label"] == "visible"
+        assert b.metadata["synthetic_media"] == "true" and b.metadata["neuface_label"] == "off"
         assert (b.metadata["neuface_model"], b.metadata["neuface_iteration"]) == (props["model_name"], "2")
         assert "Synthetic media" in b.metadata["comment"]
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left

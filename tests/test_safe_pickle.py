@@ -81,3 +81,11 @@ def _umask() -> int:
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_staging_dir_has_mkdir_permissions(tmp_path) -> None:
+    from neuface.atomic import staging_dir
+
+    with staging_dir(tmp_path / "frames") as tmp:
+        (tmp / "x").write_bytes(b"1")
+        assert tmp.stat().st_mode & 0o777 == 0o777 & ~_umask()

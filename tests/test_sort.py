@@ -170,6 +170,15 @@ def test_source_rect_size_and_origname(tmp_path, face_template):
     assert sort_and_read(tmp_path / "a", folder, "--by", "face-source-rect-size") == dfl_order(folder, area, True, True)
     by_name = dfl_order(folder, lambda p: read_meta(p).source_filename, False, True)
     assert sort_and_read(tmp_path / "b", folder, "--by", "origname") == by_name
+    # after another sort renamed everything to 00000.jpg..., origname still restores frame order (faces of
+    # one frame keep their current relative order, as in DFL: the face index is not in the metadata)
+    ws = workspace_with(tmp_path / "c", folder)
+    before = {p.name: sha(p) for p in (ws / "data_src" / "aligned").iterdir()}
+    assert run_sort(ws, "--by", "hue") == 0 and run_sort(ws, "--by", "origname") == 0
+    kept, trash = result_order(ws, before)
+    frame_of = {n: read_meta(folder / n).source_filename for n in by_name[0]}
+    assert [frame_of[n] for n in kept] == [frame_of[n] for n in by_name[0]] and trash == by_name[1]
+    assert sorted(kept) == sorted(by_name[0]) and kept != by_name[0]  # hue left t1's faces in another order
 
 
 @pytest.mark.parametrize("method,index", [("face-yaw", 1), ("face-pitch", 0)])

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -46,11 +47,11 @@ def detail(msg: str) -> None:
 
 def warn(msg: str) -> None:
     """Warnings are always shown."""
-    console.print(f"[yellow]warning:[/yellow] {msg}")
+    console.print(f"[yellow]warning:[/yellow] {escape(msg)}", soft_wrap=True)
 
 
 def error(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(msg)}", soft_wrap=True)
 
 
 def make_progress(unit: str = "it") -> Progress:

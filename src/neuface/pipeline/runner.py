@@ -87,7 +87,7 @@ def warn_unknown_tables(config: dict[str, Any], where: str) -> None:
         except (ImportError, ValueError):
             known = False
         if not known:
-            warn(escape(f"{where}: [{name}] is not a neuface command; its options are ignored"))
+            warn(f"{where}: [{name}] is not a neuface command; its options are ignored")
 
 
 def _in_range(step: Step, req: RunRequest) -> bool:
@@ -170,13 +170,9 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
 
 @contextlib.contextmanager
 def markup_safe_errors() -> Iterator[None]:
-    """Escape rich markup in a NeufaceError's message: the CLI prints errors through rich, which would eat
-    the `[train]`-style table names that our messages and hints quote."""
-    try:
-        yield
-    except NeufaceError as exc:
-        exc.args = (escape(str(exc)),)
-        raise
+    """Kept for callers: `neuface.console.error` now escapes rich markup itself, so messages that quote
+    `[train]`-style table names print as written."""
+    yield
 
 
 def print_summary(result: RunResult) -> None:

@@ -453,6 +453,10 @@ class TrainStep(Step):
 class ExportStep(Step):
     stage = Stage.export
 
+    def upstream_keys(self) -> list[str]:
+        """Only the model matters: new faces that were not trained on change nothing in the export."""
+        return [step_key(Stage.train, None)]
+
     def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
         if p["check"] is not None:
             raise StepError("[export] check is not a pipeline option", "check a file with `neuface export --check`", 2)

@@ -138,6 +138,7 @@ def apply_options(model: SAEHDModel, new: SAEHDOptions) -> list[str]:
     model.options = new
     if old.pretrain and not new.pretrain:
         model.iter = 0
+        model.loss_history = []  # DFL's set_iter(0) truncates the history to the iteration
         for name, part in model.net.parts():
             if name.startswith("inter"):
                 for m in part.modules():

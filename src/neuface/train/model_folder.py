@@ -33,6 +33,7 @@ import torch
 from neuface.atomic import atomic_path, fsync_dir
 from neuface.console import warn
 from neuface.errors import ModelFormatError, UsageError
+from neuface.runtime import cuda_summary
 from neuface.safe_pickle import dumps_compat
 from neuface.train.dfl_weights import (
     encode_weight_dict,
@@ -251,9 +252,19 @@ def data_dat_dict(model: SAEHDModel) -> dict[str, Any]:
     return data
 
 
+def device_rows(device: torch.device) -> list[DeviceRow]:
+    """The summary's "Running On" rows: the CUDA device in use (none = "Using device: CPU")."""
+    if device.type != "cuda":
+        return []
+    index = device.index or 0
+    return [DeviceRow(d["index"], d["name"], d["memory_gb"]) for d in cuda_summary()["devices"] if d["index"] == index]
+
+
 def model_summary(ref: ModelRef, model: SAEHDModel, devices: list[DeviceRow] | None = None) -> str:
+    """DFL's summary text; `devices` defaults to the model's own device."""
     shown = {**model.options.to_dfl(), **model.options.show_overrides()}
-    return summary_text(ref.model_name, model.iter, shown, devices or [])
+    rows = device_rows(model.device) if devices is None else devices
+    return summary_text(ref.model_name, model.iter, shown, rows)
 
 
 def save_model(ref: ModelRef, model: SAEHDModel, devices: list[DeviceRow] | None = None) -> list[Path]:

@@ -207,17 +207,15 @@ class SAEHDTrainer:
         if o.blur_out_mask:
             b.target_src = blur_out_mask(b.target_src, b.target_srcm, o.resolution)
             b.target_dst = blur_out_mask(b.target_dst, b.target_dstm, o.resolution)
-        g_loss, src_loss, dst_loss = self.generator_loss(b)
-        if m.code_discriminator is not None:
-            m.code_discriminator.requires_grad_(False)
-        if m.gan is not None:
-            m.gan.requires_grad_(False)
+        discriminators = [d for d in (m.code_discriminator, m.gan) if d is not None]
+        for d in discriminators:  # the generator step must not compute their weight gradients
+            d.requires_grad_(False)
         try:
+            g_loss, src_loss, dst_loss = self.generator_loss(b)
             self._step(g_loss.sum(), m.src_dst_opt)
         finally:
-            for d in (m.code_discriminator, m.gan):
-                if d is not None:
-                    d.requires_grad_(True)
+            for d in discriminators:
+                d.requires_grad_(True)
         if m.code_discriminator is not None and not o.pretrain and o.effective_true_face_power != 0:
             self.code_discriminator_step(b)
         if m.gan is not None and o.effective_gan_power != 0:
