@@ -164,6 +164,7 @@ def staging_dir(final: Path, prefix: str = ".staging-") -> Iterator[Path]:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{final.name}.{owner_tag()}.", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the moved-in folder should look like mkdir's
     try:
         yield tmp
     except BaseException:
