@@ -20,6 +20,7 @@ from neuface.console import info, warn
 from neuface.errors import UsageError
 from neuface.train import ddp
 from neuface.train.data import SideAugment
+from neuface.train.rng import restore_torch_rng, torch_rng_state
 
 if TYPE_CHECKING:
     from neuface.train.loop import TrainRun
@@ -61,24 +62,6 @@ def fingerprint(cache: Any) -> str:
     for i in range(len(cache)):
         h.update(np.ascontiguousarray(cache.crops[i]).data)
     return f"{len(cache)}:{h.hexdigest()}"
-
-
-def _rng_state(device: torch.device) -> dict[str, str]:
-    state = {"torch": torch.get_rng_state().numpy().tobytes().hex()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes().hex()
-    return state
-
-
-def _set_rng_state(state: dict[str, str], device: torch.device) -> None:
-    try:
-        if "torch" in state:
-            torch.set_rng_state(torch.from_numpy(np.frombuffer(bytes.fromhex(state["torch"]), np.uint8).copy()))
-        if "cuda" in state and device.type == "cuda":
-            torch.cuda.set_rng_state(torch.from_numpy(np.frombuffer(bytes.fromhex(state["cuda"]), np.uint8).copy()),
-                                     device)
-    except (ValueError, RuntimeError) as exc:
-        warn(f"stored RNG state not restored ({exc}); training continues with a fresh stream")
 
 
 class SaehdEngine:
@@ -144,7 +127,7 @@ class SaehdEngine:
                 model.iter, model.loss_history = 0, []
                 model.extra.pop("rng", None)
             elif "rng" in model.extra:
-                _set_rng_state(dict(model.extra["rng"]), device)
+                restore_torch_rng(dict(model.extra["rng"]), device)
         if run.consent is not None:
             model.extra["consent"] = str(run.consent)
         if dist.active:
@@ -251,7 +234,7 @@ class SaehdEngine:
         from neuface.train.model_folder import save_model
         from neuface.train.summary import DeviceRow
 
-        self.model.extra["rng"] = _rng_state(self.device)
+        self.model.extra["rng"] = torch_rng_state(self.device)
         devices = []
         if self.device.type == "cuda":
             props = torch.cuda.get_device_properties(self.device)

@@ -1,7 +1,7 @@
 """Training previews: a face grid (src, src rec, dst, dst rec, swapped) and a loss-curve image, as PNG.
 
-Files (inside `<name>_SAEHD_history/`): `<iter:07d>.png` every preview interval, `preview.png` (always the
-latest grid) and `loss.png`. All written atomically so a viewer never sees half a file.
+Files (inside `<name>_SAEHD_history/`): `preview.png` (always the latest grid), `loss.png`, and with DFL's
+`write_preview_history` option `<iter:07d>.png` every preview interval. All written atomically so a viewer never sees half a file.
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ def write_png(path: Path, img: np.ndarray) -> None:
 
 
 def write_previews(history_dir: Path, iteration: int, grid: np.ndarray, loss_history: Sequence[Sequence[float]],
-                   keep_history: bool = True) -> None:
-    """`preview.png`, `loss.png` and (if `keep_history`) `<iter:07d>.png` in `history_dir`."""
+                   keep_history: bool = True, labels: Sequence[str] = ("src", "dst")) -> None:
+    """`preview.png`, `loss.png` and, only if `keep_history` (DFL's write_preview_history), `<iter:07d>.png`."""
     history_dir.mkdir(parents=True, exist_ok=True)
     write_png(history_dir / "preview.png", grid)
-    write_png(history_dir / "loss.png", loss_curve(loss_history))
+    write_png(history_dir / "loss.png", loss_curve(loss_history, labels=labels))
     if keep_history:
         write_png(history_dir / f"{iteration:07d}.png", grid)

@@ -1,0 +1,35 @@
+"""Torch RNG streams as plain strings, so a resumed run draws the same lr_dropout masks an uninterrupted one would.
+
+Stored in a model's neuface-only state (SAEHD's and XSeg's data.dat `neuface` key): hex text, no pickled
+torch objects, so the restricted unpickler reads it back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neuface.console import warn
+
+
+def torch_rng_state(device: torch.device) -> dict[str, str]:
+    """The CPU generator's state (and the device's CUDA generator on CUDA) as hex strings."""
+    state = {"torch": torch.get_rng_state().numpy().tobytes().hex()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes().hex()
+    return state
+
+
+def _tensor(hex_text: str) -> torch.Tensor:
+    return torch.from_numpy(np.frombuffer(bytes.fromhex(hex_text), np.uint8).copy())
+
+
+def restore_torch_rng(state: dict[str, str], device: torch.device) -> None:
+    """Put back what `torch_rng_state` stored; a state from another torch build only warns."""
+    try:
+        if "torch" in state:
+            torch.set_rng_state(_tensor(state["torch"]))
+        if "cuda" in state and device.type == "cuda":
+            torch.cuda.set_rng_state(_tensor(state["cuda"]), device)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        warn(f"stored RNG state not restored ({exc}); training continues with a fresh stream")
