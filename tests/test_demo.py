@@ -1,5 +1,6 @@
-"""End to end: `neuface demo` builds clips from scikit-image's public-domain portrait, runs every stage and
-ends with a `.dfm` that `neuface export --check` passes; then `neuface run` resumes the same workspace.
+"""End to end: `neuface demo` builds clips from two public-domain portraits shipped inside dependencies, runs every
+stage and ends with a `.dfm` that `neuface export --check` passes and a preview that shows the swap; then
+`neuface run` resumes the same workspace.
 
 One workspace for the module (the whole pipeline is the expensive part); tests that change it run in order.
 """
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 
 from neuface.cli import main
-from neuface.pipeline.demo import MARKER, PREVIEW_NAME
+from neuface.faceset import Faceset
+from neuface.pipeline.demo import FACES, MARKER, PREVIEW_NAME
+from neuface.workspace import Side
 
-DEMO_ITERS = 4  # the demo's own default is 60; the pipeline is the same
+DEMO_ITERS = 20  # the demo's own default is 60; from ~20 on the swapped face is the src person's (see below)
 
 
 def _summary(ws: Path) -> dict:
@@ -36,8 +39,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_demo_faces_are_two_people_shipped_inside_dependencies() -> None:
+    paths = {side: face.path() for side, face in FACES.items()}
+    assert {p.parent.name for p in paths.values()} == {"sample_data", "data"}  # matplotlib's and scikit-image's
+    src, dst = (FACES[s].load_bgr() for s in (Side.src, Side.dst))
+    assert src.shape == (600, 512, 3) and dst.shape == (512, 512, 3)  # Grace Hopper, Eileen Collins
+
+
 def test_demo_builds_media_and_runs_every_stage(demo: Path) -> None:
-    assert "public domain" in (demo / MARKER).read_text()
+    media = (demo / MARKER).read_text()
+    assert "Grace Hopper" in media and "Eileen Collins" in media and media.count("public domain") == 2
     for side in ("src", "dst"):
         # The clips are real H.264 files the extract stage decoded, 30 frames each.
         assert len(list((demo / f"data_{side}").glob("*.png"))) == 30
@@ -77,6 +88,20 @@ def test_demo_preview_shows_the_swap(demo: Path) -> None:
     blended = rows[:, 384:].astype(np.float32)
     # The last column is the swap pasted through the .dfm's own mask: blend = dst * (1 - m) + swapped * m.
     assert np.abs(dst * (1 - mask) + swapped * mask - blended).mean() < 3
+
+    # A swap: inside the mask, each swapped face looks like the src person (Hopper), not like the dst face
+    # (Collins) it was made from. Compared at 16x16, where 20 iterations of a tiny model already tell.
+    def small(cell: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(cell, dtype=np.float32) / 255, (16, 16), interpolation=cv2.INTER_AREA)
+
+    with Faceset.open(demo / "data_src" / "aligned") as fs:
+        src_mean = np.mean([small(fs[i].load_image()) for i in range(0, len(fs), 3)], axis=0)
+    for r in range(4):
+        cells = [rows[r * 128:(r + 1) * 128, c * 128:(c + 1) * 128] for c in range(3)]
+        face, swap, weight = small(cells[0]), small(cells[1]), small(cells[2])
+        to_src = (np.abs(swap - src_mean) * weight).sum() / weight.sum()
+        to_dst = (np.abs(swap - face) * weight).sum() / weight.sum()
+        assert to_src < 0.8 * to_dst, (r, to_src, to_dst)
 
 
 def test_second_demo_run_skips_every_finished_step(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,6 @@
 """`neuface run`: resumable steps, forced re-runs, staleness, failures with hints, DFL assets.
 
-Real clips (scikit-image's public-domain portrait through the demo's virtual cameras, 8 frames each),
+Real clips (the demo's public-domain portraits through its virtual cameras, 8 frames each),
 real dlib detection, real DFL fixture paks and XSeg weights. Training is covered in test_demo.py.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from neuface.cli import main
 from neuface.faceset import Faceset
 from neuface.pipeline.clips import CameraPath, make_clip
-from neuface.pipeline.demo import CAMERAS, astronaut_bgr
+from neuface.pipeline.demo import FACES
 from neuface.workspace import Side
 
 FRAMES = 8
@@ -36,7 +36,8 @@ workers = 0
 
 
 def _clip(path: Path, side: Side = Side.src, still=None) -> Path:
-    make_clip(astronaut_bgr() if still is None else still, CAMERAS[side], path, seconds=FRAMES / 12, fps=12)
+    face = FACES[side]
+    make_clip(face.load_bgr() if still is None else still, face.camera, path, seconds=FRAMES / 12, fps=12)
     return path
 
 

@@ -62,10 +62,10 @@ def test_augment_keeps_mask_binary_and_aligned(dfl_fixtures):
     assert abs(mask.mean() - s.mask.mean()) < 0.1  # ±10° / ±5 % changes the area only a little
 
 
-def test_training_overfits_saves_dfl_files_and_resumes(aligned, tmp_path):
+def test_training_overfits_saves_dfl_files_and_resumes_exactly(aligned, tmp_path):
     model = tmp_path / "model"
     r = train_xseg(model, [aligned], iterations=3, batch_size=2, augment=False, device="cpu",
-                   precision="bf16", seed=3, save_every_min=0)
+                   precision="fp32", seed=3, save_every_min=0)
     assert r.iteration == 3 and r.samples == 2 and len(r.losses) == 3
     assert r.losses[-1] < r.losses[0] * 0.97, r.losses  # overfitting two faces: the loss falls
 
@@ -81,16 +81,89 @@ def test_training_overfits_saves_dfl_files_and_resumes(aligned, tmp_path):
     data = safe_loads((model / DATA_NAME).read_bytes())
     assert data["iter"] == 3 and data["options"]["face_type"] == "wf" and data["options"]["batch_size"] == 2
     assert [round(x[0], 6) for x in data["loss_history"]] == [round(x, 6) for x in r.losses]
+    summary = (model / "XSeg_summary.txt").read_text()
+    assert "Model name: XSeg" in summary and "Current iteration: 3" in summary and "face_type: wf" in summary
+    preview = cv2.imread(str(model / "XSeg_history" / "preview.png"))
+    assert preview is not None and preview.shape[1] == 4 * 256 and preview.shape[0] > 2 * 256
 
-    # Resume: continues from iteration 3 with the stored weights, up to target 4.
-    r2 = train_xseg(model, [aligned], target_iter=4, batch_size=2, augment=True, device="cpu",
-                    precision="bf16", seed=4, save_every_min=0)
-    assert r2.iteration == 4 and len(r2.losses) == 1
+    # Stop after 2, resume (no seed: the stored RNG streams continue) to 3: the same weights as 3 in one go.
+    split = tmp_path / "split"
+    train_xseg(split, [aligned], iterations=2, batch_size=2, augment=False, device="cpu", precision="fp32",
+               seed=3, save_every_min=0)
+    r2 = train_xseg(split, [aligned], target_iter=3, batch_size=2, augment=False, device="cpu", precision="fp32",
+                    save_every_min=0)
+    assert r2.iteration == 3 and len(r2.losses) == 1
+    data = safe_loads((split / DATA_NAME).read_bytes())
+    assert data["iter"] == 3 and len(data["loss_history"]) == 3
+    assert int(safe_loads((split / OPT_NAME).read_bytes())["iters:0"]) == 3
+    resumed = safe_loads((split / WEIGHTS_NAME).read_bytes())
+    assert r2.losses[0] == pytest.approx(r.losses[2], rel=1e-5)
+    for k, v in weights.items():
+        np.testing.assert_allclose(resumed[k], v, rtol=0, atol=1e-6, err_msg=k)
+
+
+def test_fp16_loss_scale_skips_overflow_and_grows_back(dfl_fixtures):
+    """The runtime's GradScaler drives our RMSprop: an overflow skips the step and halves the scale; clean
+    steps grow it back (CPU GradScaler, same code path as CUDA fp16)."""
+    import torch
+
+    from neuface import runtime
+    from neuface.xseg.net import XSeg
+    from neuface.xseg.optim import DFLRMSprop
+    from neuface.xseg.train import train_step
+
+    torch.manual_seed(0)
+    net = XSeg().train()
+    opt = DFLRMSprop(net)
+    s = load_samples([dfl_fixtures / "aligned"], "wf")[0]
+    images, masks = s.image[None].astype(np.float32) / 255, s.mask[None, ..., None].astype(np.float32)
+    dev = torch.device("cpu")
+    scaler = torch.amp.GradScaler("cpu", init_scale=3e38, growth_interval=1)  # the first backward overflows
+    before = net.out_conv.weight.detach().clone()
+    train_step(net, opt, images, masks, dev, runtime.Precision("fp32"), scaler)
+    assert opt.iterations == 0 and torch.equal(net.out_conv.weight, before)  # skipped
+    assert scaler.get_scale() == pytest.approx(1.5e38)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+    train_step(net, opt, images, masks, dev, runtime.Precision("fp32"), scaler)
+    assert opt.iterations == 1 and not torch.equal(net.out_conv.weight, before)
+    assert scaler.get_scale() == 2048.0  # grew back after a clean step
+    assert torch.isfinite(net.out_conv.weight).all()
+
+
+def test_cli_pretrains_without_labels_then_trains_on_imported_masks(tmp_path, dfl_fixtures, capsys):
+    from neuface.cli import main
+
+    ws = tmp_path / "ws"
+    d = ws / "data_src" / "aligned"
+    d.mkdir(parents=True)
+    for n in ("Tom_Hanks_54745_0.jpg", "t1_3.jpg"):  # faces with no polygons and no stored mask
+        shutil.copyfile(dfl_fixtures / "aligned" / n, d / n)
+    base = ["-w", str(ws), "--device", "cpu", "--precision", "fp32", "-q", "train", "--kind", "xseg",
+            "--batch-size", "2", "--seed", "1"]
+    assert main([*base, "--target-iter", "1"]) != 0
+    assert "no labelled faces" in capsys.readouterr().err
+    assert main([*base, "--labels-from", str(tmp_path / "none"), "--target-iter", "1"]) != 0
+    assert "--labels-from" in capsys.readouterr().err and not (ws / "model" / DATA_NAME).exists()
+
+    assert main([*base, "--pretrain", "--target-iter", "1"]) == 0
+    model = ws / "model"
     data = safe_loads((model / DATA_NAME).read_bytes())
-    assert data["iter"] == 4 and len(data["loss_history"]) == 4
-    assert int(safe_loads((model / OPT_NAME).read_bytes())["iters:0"]) == 4
-    w2 = safe_loads((model / WEIGHTS_NAME).read_bytes())
-    assert not np.array_equal(w2["out_conv/weight:0"], weights["out_conv/weight:0"])
+    assert data["iter"] == 1 and data["options"]["pretrain"] is True
+    assert "pretrain: True" in (model / "XSeg_summary.txt").read_text()
+    assert cv2.imread(str(model / "XSeg_history" / "preview.png")).shape[1] == 3 * 256
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    oval = np.zeros((256, 256), np.uint8)
+    cv2.ellipse(oval, (128, 128), (70, 95), 0, 0, 360, 255, -1)
+    for n in ("Tom_Hanks_54745_0.png", "t1_3.png"):
+        cv2.imwrite(str(labels / n), oval)
+    faces_before = {n: (d / n).read_bytes() for n in ("Tom_Hanks_54745_0.jpg", "t1_3.jpg")}
+    assert main([*base, "--no-pretrain", "--labels-from", str(labels), "--target-iter", "2"]) == 0
+    data = safe_loads((model / DATA_NAME).read_bytes())
+    assert data["iter"] == 2 and data["options"]["pretrain"] is False and len(data["loss_history"]) == 2
+    assert data["loss_history"][1][0] < 1.0  # a mask loss (cross-entropy), not the pretraining loss
+    assert {n: (d / n).read_bytes() for n in faces_before} == faces_before  # labels are not written into faces
 
 
 def test_no_labels_is_a_clear_error(tmp_path, dfl_fixtures):

@@ -6,6 +6,7 @@ stored value (an existing model) or DFL's default (a new one), so a flag always 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,13 +19,15 @@ COMMAND_SETTINGS = {
 _ARCH = "Architecture (fixed once the model exists)"
 _TRAIN = "Training options (can change between runs)"
 _RUN = "Run control"
+_XSEG = "XSeg (with --kind xseg)"
 
 Opt = typer.Option
 
 
 def command(
     ctx: typer.Context,
-    kind: Annotated[str, Opt(help="What to train: saehd or xseg.", rich_help_panel=_RUN)] = "saehd",
+    kind: Annotated[str, Opt(help="What to train: saehd or xseg (XSeg uses --face-type, --batch-size, --pretrain, "
+                                    "--seed, --target-iter and the XSeg options).", rich_help_panel=_RUN)] = "saehd",
     name: Annotated[str | None, Opt(help="Model name (DFL's <name>_SAEHD). Default: the most recently saved "
                                         "SAEHD model in workspace/model, else 'new'.", rich_help_panel=_RUN)] = None,
     archi: Annotated[str | None, Opt(help="df|liae[-udtc]. [default: liae-ud]", rich_help_panel=_ARCH)] = None,
@@ -91,6 +94,12 @@ def command(
                                                                "steps on GPU).", rich_help_panel=_RUN)] = False,
     workers: Annotated[int | None, Opt(help="Data loader processes. [default: by device]",
                                        rich_help_panel=_RUN)] = None,
+    labels_from: Annotated[Path | None, Opt(help="--kind xseg: mask images named like the faces (white = face), "
+                                                 "used as labels; the faces' files are not changed.",
+                                            rich_help_panel=_XSEG)] = None,
+    init_from: Annotated[Path | None, Opt(help="--kind xseg: fine-tune a new XSeg model from these weights (a "
+                                               "folder with XSeg_256.npy, or GenericXSeg.zip).",
+                                          rich_help_panel=_XSEG)] = None,
 ) -> None:
     from neuface.commands._context import app_state
     from neuface.errors import UsageError
@@ -100,11 +109,14 @@ def command(
     if kind == "xseg":
         from neuface.train.loop import run_xseg
 
-        run_xseg(st, target_iter=target_iter or 0, save_every_min=save_every_min, batch_size=batch_size,
-                 face_type=face_type, seed=seed)
+        run_xseg(st, target_iter=target_iter or 0, save_every_min=save_every_min,
+                 preview_every_min=preview_every_min, batch_size=batch_size, face_type=face_type, seed=seed,
+                 pretrain=pretrain, labels_from=labels_from, init_from=init_from)
         return
     if kind != "saehd":
         raise UsageError(f"--kind {kind!r}: choose saehd or xseg")
+    if labels_from is not None or init_from is not None:
+        raise UsageError("--labels-from and --init-from are XSeg options: add --kind xseg")
 
     from neuface.train.loop import TrainRun, train_saehd
 

