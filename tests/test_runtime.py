@@ -161,3 +161,29 @@ def test_cuda_precision_and_backends() -> None:
     info = runtime.cuda_summary()
     assert info["devices"][0]["name"] == torch.cuda.get_device_name(0)
     assert info["cudnn"]
+
+
+def test_only_runtime_touches_torch_cuda_and_ort_providers() -> None:
+    """Device policy lives in one module: no other module calls torch.cuda or builds ORT sessions itself."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "neuface"
+    offenders = []
+    for path in src.rglob("*.py"):
+        if path.name == "runtime.py":
+            continue
+        text = path.read_text()
+        if re.search(r"torch\.cuda\.|ort\.InferenceSession|onnxruntime\.InferenceSession", text):
+            offenders.append(str(path.relative_to(src)))
+    assert offenders == []
+
+
+def test_cpu_device_helpers_are_no_ops() -> None:
+    import torch
+
+    from neuface.runtime import device_memory_gb, device_rng_state, use_device
+
+    cpu = torch.device("cpu")
+    use_device(cpu)
+    assert device_memory_gb(cpu) is None and device_rng_state(cpu) is None

@@ -170,3 +170,15 @@ def test_uniform_yaw_buckets(dfl_fixtures: Path, tmp_path: Path, cache):
     assert np.isfinite(mirrored.yaws).all() and np.abs(mirrored.yaws).max() < 0.5
     m = BatchMaker(cache, cache, 8, 1, SideAugment(uniform_yaw=True), SideAugment(uniform_yaw=True))
     assert m.make(0)["src"]["warped"].shape[0] == 8
+
+
+def test_a_packed_faceset_caches_like_its_folder(faces_dir: Path, cache, tmp_path: Path):
+    from neuface.pack.packer import pack_faceset
+
+    packed = shutil.copytree(faces_dir, tmp_path / "aligned")
+    pack_faceset(packed)
+    assert (packed / "faceset.pak").is_file() and not list(packed.glob("*.jpg"))
+    from_pak = build_cache(packed, 64, "wf", "src")
+    assert from_pak.names == cache.names
+    np.testing.assert_array_equal(from_pak.crops, cache.crops)
+    np.testing.assert_array_equal(from_pak.masks, cache.masks)

@@ -192,11 +192,12 @@ def test_tensorboard_scalars_are_optional_and_only_rank_zero_talks(tmp_path: Pat
     tb.add(1, (0.5, 0.4))  # never raises, with or without tensorboard
     tb.close()
     events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    assert (tb.writer is None) and (bool(events) == have_tb)
+    assert bool(events) == have_tb
     assert Scalars(tmp_path / "other", enabled=False).writer is None  # ranks > 0 write nothing
 
     level = console.verbosity()
     try:
+        console.set_verbosity(0)
         quiet_other_ranks(DistInfo(rank=0, world=2))
         assert not console.make_progress().disable
         quiet_other_ranks(DistInfo(rank=1, world=2))

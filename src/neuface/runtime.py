@@ -217,3 +217,39 @@ def ort_session(model: str | bytes | os.PathLike[str], device: str | torch.devic
         opts.intra_op_num_threads = threads
     src = model if isinstance(model, bytes) else os.fspath(model)
     return ort.InferenceSession(src, sess_options=opts, providers=ort_providers(device))
+
+
+def use_device(device: torch.device) -> None:
+    """Make `device` the current CUDA device of this process (one GPU per process under torchrun)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+
+def device_memory_gb(device: torch.device) -> tuple[str, float] | None:
+    """(name, total memory in GiB) of a CUDA device, for summaries; None on CPU."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return props.name, props.total_memory / 1024**3
+
+
+def device_rng_state(device: torch.device) -> bytes | None:
+    """The CUDA generator's state of `device` (None on CPU), so a resumed run continues the same stream."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.cuda.get_rng_state(device).numpy().tobytes()
+
+
+def set_device_rng_state(device: torch.device, state: bytes) -> None:
+    """Restore what `device_rng_state` returned (no-op on CPU)."""
+    import numpy as np
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(torch.from_numpy(np.frombuffer(state, np.uint8).copy()), device)

@@ -38,13 +38,13 @@ def setup(device_spec: str = "auto") -> DistInfo:
     import torch
     import torch.distributed as dist
 
-    from neuface.runtime import resolve_device
+    from neuface.runtime import resolve_device, use_device
 
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     base = resolve_device(device_spec)
     if base.type == "cuda":
         device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
+        use_device(device)
         backend = "nccl"
     else:
         device, backend = torch.device("cpu"), "gloo"

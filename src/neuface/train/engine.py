@@ -18,6 +18,7 @@ import torch
 
 from neuface.console import info, warn
 from neuface.errors import UsageError
+from neuface.runtime import device_memory_gb
 from neuface.train import ddp
 from neuface.train.data import SideAugment
 from neuface.train.rng import restore_torch_rng, torch_rng_state
@@ -237,8 +238,8 @@ class SaehdEngine:
         self.model.extra["rng"] = torch_rng_state(self.device)
         devices = []
         if self.device.type == "cuda":
-            props = torch.cuda.get_device_properties(self.device)
-            devices = [DeviceRow(self.device.index or 0, props.name, props.total_memory / 1024**3)]
+            name, mem_gb = device_memory_gb(self.device) or ("cuda", 0.0)
+            devices = [DeviceRow(self.device.index or 0, name, mem_gb)]
         save_model(self.ref, self.model, devices)
 
     def backup(self) -> Path:

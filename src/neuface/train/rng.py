@@ -10,13 +10,16 @@ import numpy as np
 import torch
 
 from neuface.console import warn
+from neuface.runtime import device_rng_state, set_device_rng_state
 
 
 def torch_rng_state(device: torch.device) -> dict[str, str]:
     """The CPU generator's state (and the device's CUDA generator on CUDA) as hex strings."""
     state = {"torch": torch.get_rng_state().numpy().tobytes().hex()}
     if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes().hex()
+        cuda_state = device_rng_state(device)
+        if cuda_state is not None:
+            state["cuda"] = cuda_state.hex()
     return state
 
 
@@ -30,6 +33,6 @@ def restore_torch_rng(state: dict[str, str], device: torch.device) -> None:
         if "torch" in state:
             torch.set_rng_state(_tensor(state["torch"]))
         if "cuda" in state and device.type == "cuda":
-            torch.cuda.set_rng_state(_tensor(state["cuda"]), device)
+            set_device_rng_state(device, bytes.fromhex(state["cuda"]))
     except (ValueError, RuntimeError, TypeError) as exc:
         warn(f"stored RNG state not restored ({exc}); training continues with a fresh stream")

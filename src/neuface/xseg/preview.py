@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from neuface.atomic import atomic_write_bytes
+from neuface.runtime import device_memory_gb
 from neuface.train.preview import face_grid, write_previews
 from neuface.train.summary import DeviceRow, summary_text
 
@@ -25,8 +26,8 @@ HISTORY_DIR = "XSeg_history"
 def write_summary(model_dir: Path, iteration: int, options: dict, device: torch.device) -> Path:
     devices = []
     if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        devices = [DeviceRow(device.index or 0, props.name, props.total_memory / 1024**3)]
+        name, mem_gb = device_memory_gb(device) or ("cuda", 0.0)
+        devices = [DeviceRow(device.index or 0, name, mem_gb)]
     path = model_dir / SUMMARY_NAME
     atomic_write_bytes(path, summary_text(MODEL_NAME, iteration, options, devices).encode())
     return path
