@@ -148,6 +148,25 @@ def test_sort_and_pack_then_sort_again_on_the_pak(ws: Path) -> None:
         assert fs.is_pak and fs.names() == names
 
 
+def test_faces_deleted_by_hand_are_packed_and_never_ignored(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DFL's habit: delete bad faces from aligned/ between detect and pack. Detect keeps the deletion (it does not
+    run again), pack packs what is left; loose copies kept beside a pak that no longer match it stop the run."""
+    aligned = ws / "data_src" / "aligned"
+    for bad in sorted(aligned.glob("*.jpg"))[:2]:
+        bad.unlink()
+    (ws / "neuface.toml").write_text(CONFIG + "[pack.dst]\nkeep = true\n")
+    assert _run(ws, "--until", "pack") == 0
+    steps = _steps(ws)
+    assert steps["detect src"]["status"] == "skipped"
+    assert steps["pack src"]["counts"]["packed"] == FRAMES - 2
+    assert steps["pack dst"]["counts"]["packed"] == FRAMES and len(list((ws / "data_dst" / "aligned").glob("*.jpg")))
+    sorted((ws / "data_dst" / "aligned").glob("*.jpg"))[0].unlink()  # an edit the pak does not have
+    assert _run(ws, "--until", "pack") == 1
+    err = capsys.readouterr().err.replace("\n", "")
+    assert "pack dst failed:" in err and f"faceset.pak with {FRAMES} faces and {FRAMES - 1} loose" in err
+    assert (ws / "data_dst" / "aligned" / "faceset.pak").is_file()  # nothing removed
+
+
 def test_failing_video_stops_with_hint_then_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = _ws(tmp_path / "ws", videos=False)
     _clip(ws / "data_src.mp4")

@@ -1,4 +1,4 @@
-"""`neuface demo`: the whole pipeline on public-domain faces shipped with scikit-image, offline, in ~2 minutes."""
+"""`neuface demo`: the whole pipeline on two public-domain portraits shipped inside dependencies, offline."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import typer
 from neuface.commands._context import app_state
 
 COMMAND_SETTINGS = {
-    "help": "Make two short clips from scikit-image's public-domain NASA portrait, run the whole pipeline on them "
-            "with tiny settings, and end with a verified whole_face .dfm and a preview PNG of the swap. Offline; "
-            "about two minutes on 2 CPU cores. Running it again skips finished steps.",
+    "help": "Make two short clips from public-domain portraits that ship inside installed packages (src: Grace "
+            "Hopper, matplotlib's sample photo; dst: Eileen Collins, scikit-image's astronaut), run the whole "
+            "pipeline on them with tiny settings, and end with a verified whole_face .dfm, a preview PNG of the "
+            "swap and a summary. Offline; one to two minutes on 2 CPU cores. Running it again skips finished steps.",
 }
 
 

@@ -6,5 +6,5 @@
 - `journal`: `workspace/run.log` and `workspace/run_summary.json`, updated as each step starts and ends.
 - `steps`: one adapter per stage: decide (run / skip and why) and run through the stage's library function.
 - `runner`: `run_pipeline`, stopping at the first failing step with its error and a hint.
-- `clips`, `preview`, `demo`: the self-contained demo built from public-domain faces shipped with scikit-image.
+- `clips`, `preview`, `demo`: the self-contained demo built from public-domain portraits shipped inside dependencies.
 """

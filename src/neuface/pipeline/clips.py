@@ -1,7 +1,7 @@
 """Short demo clips made from one still photo: a moving camera (pan, zoom, roll) and changing light.
 
 Why synthesise instead of shipping video: the only public-domain faces that come with neuface's own
-dependencies are still photos (scikit-image's NASA portrait of Eileen Collins). A virtual camera moving
+dependencies are still photos (matplotlib's Grace Hopper, scikit-image's Eileen Collins). A virtual camera moving
 over the photo, with the light changing, gives the detector, aligner and trainer the variation a real
 clip has, deterministically and offline. Clips are H.264 mp4 (PyAV's bundled FFmpeg), written atomically.
 """

@@ -367,6 +367,10 @@ class PackStep(Step):
         aligned = self.aligned(ctx)
         loose, packed = face_files(aligned)
         if packed:
+            if loose and len(loose) != packed:  # copies kept by `[pack] keep`, then edited by hand: which one counts?
+                raise StepError(f"{aligned} holds faceset.pak with {packed} faces and {len(loose)} loose faces beside "
+                                "it; training reads the pak, so faces deleted or added by hand would be ignored",
+                                "delete faceset.pak to pack the loose faces again, or the loose copies to keep the pak")
             kept = f"; {len(loose)} loose copies beside it" if loose else ""
             return skip(f"packed: {packed} faces in {aligned / 'faceset.pak'}{kept}")
         if not loose:

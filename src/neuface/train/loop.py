@@ -99,6 +99,10 @@ class AutobackupClock:
         return False
 
 
+def _units(dev) -> str:
+    return "GPUs" if dev.type == "cuda" else "processes"
+
+
 def _status(it: int, ms: float, losses: tuple[float, float], target: int) -> str:
     tgt = f"/{target}" if target else ""
     return f"iter {it}{tgt}  {ms:7.0f} ms/it  src {losses[0]:.4f}  dst {losses[1]:.4f}"
@@ -149,7 +153,7 @@ def train_saehd(workspace: Workspace, run: TrainRun, device: str = "auto", preci
     stop = StopFlag()
     done_this_run = 0
     info(f"training {engine.model_id} ({opts['archi']}, {res}px {face_type}, batch {global_batch}"
-         f"{f' on {dist.world} GPUs' if dist.world > 1 else ''}) from iteration {engine.iteration}; "
+         f"{f' on {dist.world} {_units(dev)}' if dist.world > 1 else ''}) from iteration {engine.iteration}; "
          f"{len(src)} src / {len(dst)} dst faces; Ctrl-C saves and stops")
     if target and engine.iteration >= target:
         info(f"already at the target iteration {target}")
