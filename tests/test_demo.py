@@ -114,6 +114,10 @@ def test_second_demo_run_skips_every_finished_step(demo: Path, capsys: pytest.Ca
     assert set(steps.values()) <= {"skipped", "off"}
     assert dfm.stat().st_mtime_ns == before
     assert "up to date" in (demo / "run.log").read_text().split("run started")[-1]
+    # The printed summary: a table of every step with what it did, the check's verdict and where things are.
+    err = capsys.readouterr().err
+    assert "neuface run: ok" in err and "export" in err and "up to date" in err
+    assert f"{dfm}: PASS" in err.replace("\n", "") and PREVIEW_NAME in err and "demo finished in" in err
 
 
 def test_run_from_export_forces_only_export(demo: Path) -> None:

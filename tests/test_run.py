@@ -237,6 +237,24 @@ def test_videos_given_on_the_command_line(tmp_path: Path) -> None:
     assert _steps(ws)["extract src"]["reason"].startswith(f"no data_src video; keeping the {FRAMES} frames")
 
 
+def test_config_file_given_with_its_run_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config FILE` outside the workspace: its stage tables and its [run] table (videos, --until) drive the job."""
+    media = tmp_path / "media"
+    media.mkdir()
+    src, dst = _clip(media / "me.mp4"), _clip(media / "clip.mp4", Side.dst)
+    job = tmp_path / "job.toml"
+    job.write_text(f'[run]\nsrc = "{src}"\ndst = "{dst}"\nuntil = "extract"\n[extract]\nfps = 6\n')
+    ws = tmp_path / "ws"
+    assert main(["-w", str(ws), "run", "--config", str(job)]) == 0
+    steps = _steps(ws)
+    assert steps["extract src"]["counts"] == {"frames": FRAMES // 2, "size": "256x256", "video": "me.mp4"}
+    assert steps["extract dst"]["counts"]["video"] == "clip.mp4"
+    assert steps["detect src"]["status"] == "not requested"
+    assert json.loads((ws / "run_summary.json").read_text())["request"]["config"] == str(job)
+    assert main(["-w", str(ws), "run", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml: no such file" in capsys.readouterr().err
+
+
 def test_dfl_faceset_paks_and_xseg_weights(tmp_path: Path, dfl_fixtures: Path, model_fixtures: Path) -> None:
     """A DFL user's workspace: packed facesets and an XSeg model, no videos; masks land inside the paks."""
     ws = _ws(tmp_path / "ws", videos=False)
