@@ -87,8 +87,9 @@ def command(
                                             rich_help_panel=_RUN)] = 5.0,
     consent: Annotated[str | None, Opt(help="Statement that the people in the facesets agreed; stored in the "
                                             "model and every .dfm.", rich_help_panel=_RUN)] = None,
-    reset_iter: Annotated[bool, Opt("--reset-iter", help="Start a pretrained model over at iteration 0 for a new "
-                                                         "face (the original files are kept in a backup).",
+    reset_iter: Annotated[bool, Opt("--reset-iter", help="Train a copy of a pretrained model ('NAME reset') "
+                                                         "from iteration 0 for a new face; the original files "
+                                                         "stay unchanged.",
                                     rich_help_panel=_RUN)] = False,
     compile: Annotated[bool, Opt("--compile/--no-compile", help="torch.compile the model (slow start, faster "
                                                                "steps on GPU).", rich_help_panel=_RUN)] = False,
