@@ -76,6 +76,14 @@ def test_demo_dfm_passes_export_check(demo: Path, capsys: pytest.CaptureFixture[
     assert "face_type = wf" in out and f"iteration = {DEMO_ITERS}" in out
 
 
+def test_demo_preview_is_marked_synthetic(demo: Path) -> None:
+    from PIL import Image
+
+    text = Image.open(demo / PREVIEW_NAME).info
+    assert text.get("synthetic_media") == "true" and text.get("neuface_model", "").endswith(".dfm")
+    assert int(text["neuface_iteration"]) > 0
+
+
 def test_demo_preview_shows_the_swap(demo: Path) -> None:
     img = cv2.imread(str(demo / PREVIEW_NAME))
     assert img is not None

@@ -131,6 +131,10 @@ def test_frames_dir_changes_only_the_face_region(tmp_path, clip, ref_dfm, input_
     assert code == 0
     merged = _read_pngs(frames_dir)
     assert [p.name for p in sorted(frames_dir.iterdir())][:2] == ["00001.png", "00002.png"]
+    from PIL import Image
+
+    text = Image.open(frames_dir / "00001.png").info  # provenance even with --no-label
+    assert text.get("synthetic_media") == "true" and text.get("neuface_model")
     assert len(merged) == len(input_frames) == CLIP_FRAMES
     changed = 0
     for before, after, lms in zip(input_frames, merged, landmarks, strict=True):

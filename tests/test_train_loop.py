@@ -52,6 +52,10 @@ def test_30_iterations_write_every_file_then_resume_to_an_exact_target(ws: Path)
     for png in ("preview.png", "loss.png", "0000030.png"):
         img = cv2.imread(str(history / png))
         assert img is not None and img.shape[0] > 64, png
+    from PIL import Image
+
+    marks = Image.open(history / "0000030.png").info  # shows swapped faces: marked as synthetic media
+    assert marks["synthetic_media"] == "true" and marks["neuface_iteration"] == "30"
     backup = model_dir / "new_SAEHD_autobackups" / "01"
     assert "Current iteration: 30" in (backup / "new_SAEHD_summary.txt").read_text()
     dfm = backup / "new_SAEHD_model.dfm"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from neuface.extract.formats import JPEG_QUALITY, PNG_COMPRESSION, ImageFormat, frame_name
+from neuface.provenance import add_png_text
 
 
 def default_workers() -> int:
@@ -35,8 +37,10 @@ def encode(image: np.ndarray, fmt: ImageFormat) -> bytes:
     return buf.tobytes()
 
 
-def _write(path: Path, image: np.ndarray, fmt: ImageFormat) -> None:
+def _write(path: Path, image: np.ndarray, fmt: ImageFormat, text: Mapping[str, str] | None = None) -> None:
     data = encode(image, fmt)
+    if text and fmt is ImageFormat.png:
+        data = add_png_text(data, text)
     with open(path, "wb") as fh:
         fh.write(data)
 
@@ -49,9 +53,11 @@ class FrameWriter:
     no thread writes into a folder that is being cleaned up.
     """
 
-    def __init__(self, folder: Path, fmt: ImageFormat, workers: int | None = None):
+    def __init__(self, folder: Path, fmt: ImageFormat, workers: int | None = None,
+                 text: Mapping[str, str] | None = None):
         self.folder = folder
         self.fmt = fmt
+        self.text = dict(text) if text else None  # PNG text chunks (merge's provenance), written on every frame
         self.workers = workers or default_workers()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="neuface-write")
         self._pending: deque[Future[None]] = deque()
@@ -76,7 +82,7 @@ class FrameWriter:
         """Queue the next frame (waits while too many are in flight, bounding memory)."""
         self.submitted += 1
         path = self.folder / frame_name(self.submitted, self.fmt)
-        self._pending.append(self._pool.submit(_write, path, image, self.fmt))
+        self._pending.append(self._pool.submit(_write, path, image, self.fmt, self.text))
         self._reap(block=len(self._pending) >= self._max_pending)
 
     def finish(self) -> int:

@@ -14,7 +14,7 @@ import itertools
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -33,6 +33,7 @@ from neuface.merge.models import ModelRunner, TorchRunner, describe, open_model
 from neuface.merge.options import MergeOptions
 from neuface.merge.preview import preview_indices, write_preview
 from neuface.merge.provenance import merge_metadata
+from neuface.provenance import synthetic_media_text
 from neuface.workspace import Side, Workspace
 
 RESULT_NAME = "result.mp4"  # DFL's merged video name in the workspace
@@ -121,7 +122,7 @@ def _video_sink(out: Path, video: Path, rate: Fraction | None, meta: dict[str, s
 
 
 @contextlib.contextmanager
-def _frames_sink(final: Path) -> Iterator[Any]:
+def _frames_sink(final: Path, text: Mapping[str, str]) -> Iterator[Any]:
     from neuface.extract.formats import ImageFormat
     from neuface.extract.writer import FrameWriter
 
@@ -129,7 +130,7 @@ def _frames_sink(final: Path) -> Iterator[Any]:
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the frames from other users
-        with FrameWriter(tmp, ImageFormat.png) as writer:
+        with FrameWriter(tmp, ImageFormat.png, text=text) as writer:
             yield writer
             writer.finish()
         if final.is_dir() and any(final.iterdir()):
@@ -194,7 +195,8 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
 
         meta = merge_metadata(runner.name, runner.iteration, opts.label, video.name)
         sink = stack.enter_context(_video_sink(out, video, source.info.rate, meta, cfg.crf)) if out else None
-        writer = stack.enter_context(_frames_sink(cfg.frames_dir)) if cfg.frames_dir else None
+        frame_text = synthetic_media_text(runner.name, runner.iteration, f"frame merged from {video.name}")
+        writer = stack.enter_context(_frames_sink(cfg.frames_dir, frame_text)) if cfg.frames_dir else None
         n_frames = n_faces = with_faces = 0
         rate = RateTracker("frames")
         pending: deque[tuple[list[Future[np.ndarray]], list[Fraction]]] = deque()
@@ -251,7 +253,8 @@ def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: Fram
     before = [img.copy() for _, img in chosen]
     faces = face_source.faces(idx, [img for _, img in chosen])
     after = [f.result() for f in merger.submit(idx, [img for _, img in chosen], faces)]
-    write_preview(list(zip(before, after, strict=True)), path)
+    write_preview(list(zip(before, after, strict=True)), path,
+                  synthetic_media_text(runner.name, runner.iteration, "merge preview (before | after)"))
     n_faces = sum(len(f) for f in faces)
     info(f"preview of {len(chosen)} frames (#{', #'.join(map(str, idx))}, {n_faces} faces) -> {path}")
     return MergeResult(None, None, path, len(chosen), n_faces, sum(1 for f in faces if f),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
+from neuface.provenance import encode_png
 
 MAX_SIDE = 640  # each frame is shown at most this wide/high
 GAP = 8
@@ -42,8 +44,11 @@ def preview_sheet(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return sheet
 
 
-def write_preview(pairs: list[tuple[np.ndarray, np.ndarray]], path: Path) -> None:
-    ok, buf = cv2.imencode(".png", preview_sheet(pairs))
-    if not ok:
-        raise OSError(f"{path}: OpenCV could not encode the preview")
-    atomic_write_bytes(path, buf.tobytes())
+def write_preview(pairs: list[tuple[np.ndarray, np.ndarray]], path: Path,
+                  text: Mapping[str, str] | None = None) -> None:
+    """Atomic PNG of the before/after sheet; `text` (provenance) goes into its text chunks."""
+    try:
+        data = encode_png(preview_sheet(pairs), text)
+    except OSError as exc:
+        raise OSError(f"{path}: OpenCV could not encode the preview") from exc
+    atomic_write_bytes(path, data)

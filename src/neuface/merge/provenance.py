@@ -7,8 +7,9 @@ trained model, which content-credential tools recognise.
 from __future__ import annotations
 
 from neuface import __version__
+from neuface.provenance import IPTC_TRAINED_ALGORITHMIC
 
-IPTC_TRAINED_ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+__all__ = ["IPTC_TRAINED_ALGORITHMIC", "merge_metadata"]
 
 
 def merge_metadata(model_name: str, iteration: int | None, label: bool, source_name: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
+from neuface.provenance import encode_png, synthetic_media_text
 from neuface.workspace import Side, Workspace
 
 TITLES = ("dst face", "swapped", "swap mask", "blended")
@@ -67,7 +68,6 @@ def _upscale(batch: np.ndarray, size: int) -> np.ndarray:
 def swap_preview(dfm: str | os.PathLike[str], faces: Sequence[np.ndarray], out: Path, cell: int = 128,
                  caption: str = "") -> Path:
     """Write a PNG grid (one row per face: dst, swapped, mask, blended) of the `.dfm` run on `faces`."""
-    import cv2
 
     from neuface.train.preview import face_grid
 
@@ -78,8 +78,23 @@ def swap_preview(dfm: str | os.PathLike[str], faces: Sequence[np.ndarray], out: 
     blended = x * (1 - m) + np.clip(celeb, 0, 1) * m
     columns = [_upscale(c.astype(np.float32), cell) for c in (x, np.clip(celeb, 0, 1), m, blended)]
     grid = face_grid(columns, TITLES, caption=caption)
-    ok, png = cv2.imencode(".png", grid)
-    if not ok:
-        raise OSError(f"{out}: PNG encoding failed")
-    atomic_write_bytes(out, png.tobytes())
+    text = synthetic_media_text(Path(dfm).name, dfm_iteration(dfm), "swap preview")
+    try:
+        png = encode_png(grid, text)
+    except OSError as exc:
+        raise OSError(f"{out}: {exc}") from exc
+    atomic_write_bytes(out, png)
     return out
+
+
+def dfm_iteration(dfm: str | os.PathLike[str]) -> int | None:
+    """The training iteration recorded in a `.dfm`'s provenance metadata (None when absent)."""
+    import onnx
+
+    try:
+        model = onnx.load(os.fspath(dfm), load_external_data=False)
+    except Exception:  # noqa: BLE001 - provenance is best effort; the preview itself is what matters
+        return None
+    props = {p.key: p.value for p in model.metadata_props}
+    value = props.get("iteration", "")
+    return int(value) if value.isdigit() else None

@@ -229,13 +229,15 @@ def _preview_batch(maker, dev, warper):
 
 def _write_preview(engine, preview_batch) -> None:
     """preview.png + loss.png always; `<iter>.png` only with DFL's write_preview_history option."""
+    from neuface.provenance import synthetic_media_text
     from neuface.train.preview import face_grid, write_previews
 
     try:
         cols = engine.preview(preview_batch)
         grid = face_grid(cols, caption=f"{engine.model_id}  iter {engine.iteration}")
         write_previews(engine.history_dir, engine.iteration, grid, engine.loss_history,
-                       keep_history=bool(engine.options.get("write_preview_history")))
+                       keep_history=bool(engine.options.get("write_preview_history")),
+                       provenance=synthetic_media_text(str(engine.model_id), engine.iteration, "training preview"))
     except OSError as exc:
         warn(f"preview not written: {exc}")
 

@@ -7,13 +7,14 @@ never sees half a file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
+from neuface.provenance import encode_png
 
 COLUMNS = ("src", "src rec", "dst", "dst rec", "swapped")
 
@@ -78,18 +79,24 @@ def loss_curve(history: Sequence[Sequence[float]], width: int = 640, height: int
     return img
 
 
-def write_png(path: Path, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:
-        raise OSError(f"{path}: PNG encoding failed")
-    atomic_write_bytes(path, buf.tobytes())
+def write_png(path: Path, img: np.ndarray, text: Mapping[str, str] | None = None) -> None:
+    """Atomic PNG write; `text` (provenance) goes into the file's text chunks."""
+    try:
+        data = encode_png(img, text)
+    except OSError as exc:
+        raise OSError(f"{path}: {exc}") from exc
+    atomic_write_bytes(path, data)
 
 
 def write_previews(history_dir: Path, iteration: int, grid: np.ndarray, loss_history: Sequence[Sequence[float]],
-                   keep_history: bool = True, labels: Sequence[str] = ("src", "dst")) -> None:
-    """`preview.png`, `loss.png` and, only if `keep_history` (DFL's write_preview_history), `<iter:07d>.png`."""
+                   keep_history: bool = True, labels: Sequence[str] = ("src", "dst"),
+                   provenance: Mapping[str, str] | None = None) -> None:
+    """`preview.png`, `loss.png` and, only if `keep_history` (DFL's write_preview_history), `<iter:07d>.png`.
+
+    `provenance` marks the grids (they show swapped faces) as synthetic media in their PNG text chunks.
+    """
     history_dir.mkdir(parents=True, exist_ok=True)
-    write_png(history_dir / "preview.png", grid)
+    write_png(history_dir / "preview.png", grid, provenance)
     write_png(history_dir / "loss.png", loss_curve(loss_history, labels=labels))
     if keep_history:
-        write_png(history_dir / f"{iteration:07d}.png", grid)
+        write_png(history_dir / f"{iteration:07d}.png", grid, provenance)
