@@ -281,7 +281,8 @@ class SortStep(Step):
         from neuface.sort.methods import get_method
 
         if p["by"] is None:
-            return skip("not configured: set [sort] by = \"METHOD\" ([sort.src] for src only)", status="off")
+            side = self.side.value if self.side else "src"
+            return skip(f"not configured: set [sort] by = \"METHOD\" ([sort.{side}] for {side} only)", status="off")
         method = get_method(p["by"])
         options = {"by": method.key, "target": p["target"], "dissimilar": p["dissimilar"]}
         loose, packed = face_files(self.aligned(ctx))
