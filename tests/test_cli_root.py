@@ -75,3 +75,14 @@ def test_workspace_from_environment(tmp_path: Path, monkeypatch) -> None:
     from neuface.workspace import Workspace
 
     assert Workspace.at().root == tmp_path / "ws"
+
+
+def test_errors_and_warnings_print_bracketed_text_literally() -> None:
+    """Messages quote `[train]`-style config tables; rich markup must not swallow them."""
+    from neuface.console import console, error, warn
+
+    with console.capture() as cap:
+        error("set [train] target-iter in neuface.toml")
+        warn("[sort.dst] is ignored")
+    text = cap.get()
+    assert "[train] target-iter" in text and "[sort.dst] is ignored" in text

@@ -29,11 +29,10 @@ def command(
 
     from neuface.console import info
     from neuface.pipeline.demo import run_demo
-    from neuface.pipeline.runner import markup_safe_errors, print_summary
+    from neuface.pipeline.runner import print_summary
 
     st = app_state(ctx)
-    with markup_safe_errors():
-        res = run_demo(out, device=st.device, precision=st.precision, target_iter=target_iter)
+    res = run_demo(out, device=st.device, precision=st.precision, target_iter=target_iter)
     print_summary(res.run)
     info(escape(res.check_lines[0]) + " (neuface export --check)")
     info(f"demo finished in {res.seconds:.0f} s")

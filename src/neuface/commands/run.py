@@ -36,31 +36,30 @@ def command(
     from neuface.config import load_config, root_options
     from neuface.errors import UsageError
     from neuface.pipeline.params import stage_params
-    from neuface.pipeline.runner import PipelineError, RunRequest, markup_safe_errors, print_summary, run_pipeline
+    from neuface.pipeline.runner import PipelineError, RunRequest, print_summary, run_pipeline
     from neuface.workspace import Side
 
     st = app_state(ctx)
     cfg, where = st.config, st.workspace.config_file
     device, precision = st.device, st.precision
-    with markup_safe_errors():
-        if config is not None:
-            if not config.is_file():
-                raise UsageError(f"--config {config}: no such file")
-            cfg, where = load_config(config), config
-            roots = root_options(cfg)  # the file's device/precision apply unless given as flags/workspace config
-            device = device if device != "auto" else str(roots.get("device", "auto"))
-            precision = precision if precision != "auto" else str(roots.get("precision", "auto"))
-            # Its [run] table fills the options not given as flags (the workspace's [run] already did).
-            table = stage_params("run", cfg.get("run"), where=str(config))
-            src, dst, until = src or table["src"], dst or table["dst"], until or table["until"]
-            from_stage, target_iter = from_stage or table["from_stage"], target_iter or table["target_iter"]
-        req = RunRequest(config=cfg, config_path=where, videos={Side.src: src, Side.dst: dst},
-                         from_stage=from_stage, until=until, target_iter=target_iter, device=device,
-                         precision=precision)
-        try:
-            result = run_pipeline(st.workspace, req)
-        except PipelineError as exc:
-            if exc.result is not None:
-                print_summary(exc.result)
-            raise
+    if config is not None:
+        if not config.is_file():
+            raise UsageError(f"--config {config}: no such file")
+        cfg, where = load_config(config), config
+        roots = root_options(cfg)  # the file's device/precision apply unless given as flags/workspace config
+        device = device if device != "auto" else str(roots.get("device", "auto"))
+        precision = precision if precision != "auto" else str(roots.get("precision", "auto"))
+        # Its [run] table fills the options not given as flags (the workspace's [run] already did).
+        table = stage_params("run", cfg.get("run"), where=str(config))
+        src, dst, until = src or table["src"], dst or table["dst"], until or table["until"]
+        from_stage, target_iter = from_stage or table["from_stage"], target_iter or table["target_iter"]
+    req = RunRequest(config=cfg, config_path=where, videos={Side.src: src, Side.dst: dst},
+                     from_stage=from_stage, until=until, target_iter=target_iter, device=device,
+                     precision=precision)
+    try:
+        result = run_pipeline(st.workspace, req)
+    except PipelineError as exc:
+        if exc.result is not None:
+            print_summary(exc.result)
+        raise
     print_summary(result)

@@ -300,13 +300,6 @@ def _move_old_output(aligned: Path, debug: Path, frames_dir: Path) -> Path:
     return backup
 
 
-def _chmod_like_mkdir(folder: Path) -> None:
-    """mkdtemp makes 0700 folders; the aligned/ folder the user gets should follow their umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-
-
 def _install(staged: Path, final: Path) -> None:
     """Move a finished staging folder into place (final is absent or an empty folder)."""
     if final.exists():
@@ -387,7 +380,6 @@ def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False
     results: list[FrameResult] = []
     backup: Path | None = None
     with staging_dir(aligned, prefix=".detect-") as stage:
-        _chmod_like_mkdir(stage)
         debug_stage = stage / ".debug" if debug else None
         if debug_stage is not None:
             debug_stage.mkdir(mode=0o777)

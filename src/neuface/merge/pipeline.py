@@ -127,9 +127,6 @@ def _frames_sink(final: Path, text: Mapping[str, str]) -> Iterator[Any]:
     from neuface.extract.writer import FrameWriter
 
     with staging_dir(final, prefix=".merge-") as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the frames from other users
         with FrameWriter(tmp, ImageFormat.png, text=text) as writer:
             yield writer
             writer.finish()

@@ -9,10 +9,8 @@ resumes at the step that did not finish.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,13 +164,6 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
                                 f"steps are skipped (log: {journal.log_path})", code, RunResult(journal)) from exc
     journal.finish("ok")
     return RunResult(journal)
-
-
-@contextlib.contextmanager
-def markup_safe_errors() -> Iterator[None]:
-    """Kept for callers: `neuface.console.error` now escapes rich markup itself, so messages that quote
-    `[train]`-style table names print as written."""
-    yield
 
 
 def print_summary(result: RunResult) -> None:
