@@ -161,9 +161,12 @@ def test_state_round_trip_and_strict_keys(tmp_path):
         other.load_dfl(broken, "x.npy")
 
 
-def test_fused_update_equals_eager():
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_fused_update_equals_eager(device: str):
+    """The compiled update (C++ on CPU, triton on CUDA) against the eager foreach one."""
     torch.manual_seed(3)
-    nets = [_Tiny(), _Tiny()]
+    nets = [_Tiny().to(device), _Tiny().to(device)]
     nets[1].load_state_dict(nets[0].state_dict())
     opts = [AdaBelief(dfl_variables(n, "tiny"), "o", lr=0.01, clipnorm=1.0, fused=f)
             for n, f in zip(nets, (False, True), strict=True)]

@@ -83,10 +83,13 @@ def test_autocast_on_cpu(name: str, dtype: torch.dtype) -> None:
     assert (a @ a).dtype == torch.float32
 
 
-def test_grad_scaler_disabled_on_cpu() -> None:
-    scaler = runtime.grad_scaler(torch.device("cpu"), runtime.Precision("fp16"))
-    assert not scaler.is_enabled()
-    assert float(scaler.scale(torch.tensor(2.0))) == 2.0  # disabled: no loss scaling
+def test_grad_scaler_only_for_fp16() -> None:
+    cpu = torch.device("cpu")
+    scaler = runtime.grad_scaler(cpu, runtime.Precision("fp16"))
+    assert scaler.is_enabled() and float(scaler.scale(torch.tensor(2.0))) == 2.0 * 65536
+    for name in ("fp32", "bf16"):
+        off = runtime.grad_scaler(cpu, runtime.Precision(name))
+        assert not off.is_enabled() and float(off.scale(torch.tensor(2.0))) == 2.0  # no loss scaling
 
 
 def test_seed_everything_is_reproducible() -> None:

@@ -71,6 +71,45 @@ def test_bf16_channels_last_training_step_tracks_fp32(model_fixtures):
     assert (out.pred_src_src - after).abs().max() < 0.3 * (after - before).abs().max()
 
 
+def test_fp16_training_step_scales_the_loss_and_tracks_fp32(model_fixtures):
+    ref = ref_dir(model_fixtures)
+    model = ref_model(ref)
+    model.src_dst_opt.fused = False
+    trainer = SAEHDTrainer(model, Precision("fp16"))
+    assert trainer.scaler.is_enabled()
+    # GradScaler starts at 2**16 and halves on every overflow; this model settles near 2**12: start there
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    result = trainer.train_step(ref_batch(ref))
+    want = np.load(ref / "loss_step0_src.npy")
+    assert np.abs(result.src_loss - want).max() / want.max() < 1e-2
+    assert model.src_dst_opt.iters == 1 and trainer.scaler.get_scale() == 2.0**10  # no overflow, no backoff
+    b = ref_batch(ref)
+    with torch.no_grad():
+        out = model.net(b.warped_src, b.warped_dst)
+    after, before = nchw(ref, "out_src_src_after_step1"), nchw(ref, "out_src_src")
+    assert (out.pred_src_src - after).abs().max() < 0.3 * (after - before).abs().max()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_fp16_overflow_skips_every_update_and_backs_off_the_scale(device: str):
+    opts = SAEHDOptions(archi="df-ud", gan_power=0.1, true_face_power=0.1, **TINY)
+    model = build_model(opts, device)
+    trainer = SAEHDTrainer(model, Precision("fp16"))
+    assert trainer.scaler.is_enabled()
+    trainer.scaler = torch.amp.GradScaler(device, init_scale=2.0**60)  # scaled fp16 gradients overflow at once
+    before = {name: _snapshot(part) for name, part in model.weight_parts()}
+    trainer.train_step(_batch())
+    assert [name for name, part in model.weight_parts() if _changed(part, before[name])] == []
+    assert all(opt.iters == 0 for _, opt in model.optimizer_parts())  # generator and both discriminators
+    assert trainer.scaler.get_scale() == 2.0**59 and model.iter == 1
+    trainer.scaler.update(new_scale=16.0)
+    trainer.train_step(_batch(seed=1))
+    assert [name for name, part in model.weight_parts() if _changed(part, before[name])] == \
+        [name for name, _ in model.weight_parts()]
+    assert all(opt.iters == 1 for _, opt in model.optimizer_parts())
+
+
 def test_every_optional_loss_trains_its_parts():
     opts = SAEHDOptions(archi="df-ud", gan_power=0.1, true_face_power=0.1, face_style_power=10.0, bg_style_power=10.0,
                         eyes_mouth_prio=True, blur_out_mask=True, lr_dropout="y", clipgrad=True, **TINY)

@@ -109,6 +109,19 @@ def test_overfitting_four_faces_drives_the_loss_down(ws: Path):
     assert (last < 0.6 * first).all(), (first, last)
 
 
+def test_the_same_seed_reproduces_a_run_from_scratch(ws: Path, dfl_fixtures: Path, tmp_path: Path):
+    other = make_workspace(dfl_fixtures, tmp_path / "other")
+    for w in (ws, other):
+        assert _train(w, *TINY, "--seed", "7", "--target-iter", "3") == 0
+
+    def digests(w: Path) -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((w / "model").glob("*.npy"))}
+
+    first = digests(ws)
+    assert len(first) == 5 and digests(other) == first  # initial weights, batches, updates: all from the seed
+    assert _data(ws)["loss_history"] == _data(other)["loss_history"]
+
+
 def _spawn(ws: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "neuface", "-w", str(ws), "--device", "cpu", "--precision", "fp32", "-q",

@@ -125,10 +125,12 @@ def autocast(device: torch.device, precision: Precision) -> Iterator[None]:
 
 
 def grad_scaler(device: torch.device, precision: Precision) -> Any:
-    """A GradScaler for fp16 training, else a disabled one (same interface either way)."""
+    """A GradScaler for fp16 training (CUDA and CPU autocast both run fp16), else a disabled one with the
+    same interface, so the training step has one code path."""
     import torch
 
-    return torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler and device.type == "cuda")
+    enabled = precision.needs_grad_scaler and device.type in ("cuda", "cpu")
+    return torch.amp.GradScaler(device.type, enabled=enabled)
 
 
 def configure_backends(device: torch.device) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from neuface.console import info, warn
 from neuface.errors import UsageError
-from neuface.runtime import device_memory_gb
+from neuface.runtime import device_memory_gb, seed_everything
 from neuface.train import ddp
 from neuface.train.data import SideAugment
 from neuface.train.rng import restore_torch_rng, torch_rng_state
@@ -68,6 +68,8 @@ def fingerprint(cache: Any) -> str:
 class SaehdEngine:
     """One open model: `step(batch)`, `preview(batch)`, `save()`, `files()`, `export_into(folder)`."""
 
+    _compile_pending = False  # --compile given and the first (compiling) step not yet through
+
     def __init__(self, ref: Any, model: Any, trainer: Any, dist: ddp.DistInfo, device: torch.device):
         self.ref, self.model, self.trainer, self.dist, self.device = ref, model, trainer, dist, device
 
@@ -102,8 +104,9 @@ class SaehdEngine:
             overrides.setdefault("batch_size", 4 if device.type == "cpu" else 8)
             d_dims = int(overrides.pop("d_dims", 64))
             options = SAEHDOptions.default(d_dims=d_dims, **overrides)
-            ref, model = create_model(model_dir, run.name or "new", options, device, lr=run.lr or 5e-5)
             seed = run.seed if run.seed is not None else secrets.randbelow(2**31)
+            seed_everything(int(seed))  # the initial weights too: one --seed reproduces a run from scratch
+            ref, model = create_model(model_dir, run.name or "new", options, device, lr=run.lr or 5e-5)
             model.extra["seed"] = int(seed)
             info(f"new model {ref.model_name} in {model_dir}")
         else:
@@ -172,10 +175,21 @@ class SaehdEngine:
             opt.step = step  # type: ignore[method-assign]
 
     def _compile(self) -> None:
-        net = self.model.net
-        for name, part in net.parts():
-            setattr(net, name, torch.compile(part))
+        """Compile each network in place (`nn.Module.compile`): the module objects, their parameter names
+        and so the saved DFL weight files stay exactly as without --compile."""
+        for _, part in self.model.weight_parts():
+            part.compile()
+        self._compile_pending = True
         info("torch.compile: the first iterations compile the networks (minutes)")
+
+    def _uncompile(self, exc: BaseException) -> None:
+        """Back to eager after a failed compile (no C++ compiler, no triton): training goes on, slower."""
+        for _, part in self.model.weight_parts():
+            part._compiled_call_impl = None  # what nn.Module.compile() set
+        self._compile_pending = False
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        warn(f"--compile: torch.compile failed here ({type(exc).__name__}: {reason[:160]}); "
+             "continuing without it")
 
     # ---- properties the loop reads ---------------------------------------------------------------
     @property
@@ -216,7 +230,17 @@ class SaehdEngine:
         s, d = batch["src"], batch["dst"]
         b = SAEHDBatch(s["warped"], s["target"], s["target_m"], s["target_em"],
                        d["warped"], d["target"], d["target_m"], d["target_em"])
-        return self.trainer.train_step(b).means
+        if not self._compile_pending:
+            return self.trainer.train_step(b).means
+        try:  # a broken toolchain fails in the first compiled call, before any update
+            result = self.trainer.train_step(b).means
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any compiler/toolchain failure
+            self._uncompile(exc)
+            return self.trainer.train_step(b).means
+        self._compile_pending = False
+        return result
 
     @torch.no_grad()
     def preview(self, batch: dict[str, Any]) -> list[np.ndarray]:
