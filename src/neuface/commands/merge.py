@@ -46,6 +46,9 @@ def command(
     color_transfer: Annotated[str, typer.Option(
         "--color-transfer", help="none | rct | lct | mkl | mkl-m | idt | idt-m | sot-m | mix-m.")] = "rct",
     face_scale: Annotated[int, typer.Option("--face-scale", help="Scale the pasted face, -50..50 %.")] = 0,
+    motion_blur: Annotated[int, typer.Option(
+        "--motion-blur", help="Blur a moving face along its motion (frame to frame), 0..100; frames with one "
+                              "face.")] = 0,
     sharpen: Annotated[int, typer.Option("--sharpen", help="Sharpen (>0) or blur (<0) the face, -100..100.")] = 0,
     sharpen_mode: Annotated[str, typer.Option("--sharpen-mode", help="How --sharpen sharpens: gaussian | box.")
                             ] = "gaussian",
@@ -79,8 +82,9 @@ def command(
 
     st = app_state(ctx)
     options = MergeOptions(mode=mode, mask_mode=mask_mode, erode=erode, blur=blur, color_transfer=color_transfer,
-                           face_scale=face_scale, sharpen=sharpen, sharpen_mode=sharpen_mode, denoise=denoise,
-                           bicubic_degrade=bicubic_degrade, color_degrade=color_degrade,
+                           face_scale=face_scale, motion_blur=motion_blur, sharpen=sharpen,
+                           sharpen_mode=sharpen_mode, denoise=denoise, bicubic_degrade=bicubic_degrade,
+                           color_degrade=color_degrade,
                            hist_match_threshold=hist_match_threshold, label=label)
     run_merge(st.workspace, MergeConfig(
         video=video, out=out, frames_dir=frames_dir, preview=preview, preview_file=preview_file, force=force,

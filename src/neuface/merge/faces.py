@@ -18,6 +18,7 @@ import numpy as np
 
 from neuface.console import warn
 from neuface.errors import FacesetFormatError, UsageError
+from neuface.merge.motion import Motion
 from neuface.workspace import Side, Workspace
 
 FACE_SOURCES = ("auto", "stored", "detect")
@@ -32,6 +33,7 @@ class FrameFace:
     landmarks: np.ndarray  # (68,2) float64, frame pixels
     stored_mask: np.ndarray | None = None  # (256,256) float32 in the stored face's own framing
     stored_face_type: str | None = None
+    motion: Motion | None = None  # set by `motion.assign_motion` when --motion-blur is on
 
 
 class FaceSource:

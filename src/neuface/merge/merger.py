@@ -131,7 +131,7 @@ class FrameMerger:
 
         def work(i: int) -> np.ndarray:
             jobs = [FaceResult(it.face.landmarks, self.runner.face_type, it.crop, outputs.face[k],
-                               self._mask(it, k, outputs, xseg)) for k, it in per_frame[i]]
+                               self._mask(it, k, outputs, xseg), it.face.motion) for k, it in per_frame[i]]
             return self._finish(frames[i], jobs, indices[i])
 
         futures: list[Future[np.ndarray]] = []

@@ -54,6 +54,7 @@ class MergeOptions:
     blur: int = 0  # blur_mask_modifier, 0..400
     color_transfer: str = "rct"
     face_scale: int = 0  # output_face_scale, -50..50 percent
+    motion_blur: int = 0  # motion_blur_power, 0..100 (needs one face per frame; see merge.motion)
     sharpen: int = 0  # blursharpen_amount, -100..100 (negative blurs)
     sharpen_mode: str = "gaussian"  # sharpen_mode (DFL: box | gaussian)
     denoise: int = 0  # image_denoise_power, 0..500
@@ -88,6 +89,7 @@ class MergeOptions:
                                     ("--face-scale", self.face_scale, -50, 50), ("--sharpen", self.sharpen, -100, 100),
                                     ("--hist-match-threshold", self.hist_match_threshold, 0, 255),
                                     ("--denoise", self.denoise, 0, 500),
+                                    ("--motion-blur", self.motion_blur, 0, 100),
                                     ("--bicubic-degrade", self.bicubic_degrade, 0, 100),
                                     ("--color-degrade", self.color_degrade, 0, 100)):
             if not lo <= value <= hi:

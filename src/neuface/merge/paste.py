@@ -8,7 +8,8 @@ mask stay bit-identical to the input), in float32 0..1 like DFL:
 * seamless / seamless-hist-match: `cv2.seamlessClone` with the mask binarised at the lowest of 0.1..0.9
   that leaves a region, then the soft-mask blend; colour transfer (and hist-match) run afterwards on the
   re-cropped merged face and are pasted back with the same mask;
-* post-effects (`--sharpen`, `--denoise`, `--bicubic-degrade`): re-crop, process, paste back with the mask;
+* post-effects (`--motion-blur`, `--sharpen`, `--denoise`, `--bicubic-degrade`, in DFL's order): re-crop,
+  process, paste back with the mask;
   `--color-degrade` then blends the face area toward a 256-colour version of itself.
 * raw-predict is not pasted at all: `raw_predict_frame` returns the model's square (see merger).
 """
@@ -24,6 +25,7 @@ import numpy as np
 from neuface.detect.align import get_transform_mat, transform_points
 from neuface.merge.effects import bicubic_degrade, blur_sharpen, denoise, hist_match, reduce_colors, transfer
 from neuface.merge.masks import MIN_MASK, SUBRES_FACTOR, erode_blur
+from neuface.merge.motion import Motion, kernel_size, motion_blur
 from neuface.merge.options import MergeOptions
 
 ROI_MARGIN = 4  # pixels around the face square (seamlessClone needs context at the border)
@@ -38,6 +40,7 @@ class FaceResult:
     crop: np.ndarray  # dst face (R,R,3) float32 0..1
     prediction: np.ndarray  # swapped face (R,R,3) float32 0..1
     mask: np.ndarray  # mask mode's product (R,R) float32 0..1
+    motion: Motion | None = None  # previous-to-next frame motion, for --motion-blur
 
 
 def _roi(mats: list[tuple[np.ndarray, int]], shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -140,6 +143,10 @@ def merge_face(frame: np.ndarray, face: FaceResult, opts: MergeOptions, rng: np.
     if opts.mode == "seamless-hist-match":
         merged = recrop(lambda c: hist_match(c, face.crop, area if opts.masked_hist_match else None,
                                              opts.hist_match_threshold))
+    blur_size = kernel_size(face.motion, opts.motion_blur) if opts.motion_blur and face.motion else 0
+    if blur_size:
+        degrees = face.motion.degrees  # type: ignore[union-attr]
+        merged = recrop(lambda c: motion_blur(c, blur_size, degrees))
     if opts.sharpen:
         merged = recrop(lambda c: blur_sharpen(c, opts.sharpen, opts.sharpen_mode))
     if opts.denoise:

@@ -30,6 +30,7 @@ from neuface.merge.encode import VideoSink, container_format
 from neuface.merge.faces import choose_face_source
 from neuface.merge.merger import FrameMerger
 from neuface.merge.models import ModelRunner, TorchRunner, describe, open_model
+from neuface.merge.motion import assign_motion, set_motion_from_neighbours
 from neuface.merge.options import MergeOptions
 from neuface.merge.preview import preview_indices, write_preview
 from neuface.merge.provenance import merge_metadata
@@ -211,9 +212,15 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
 
         with make_progress("frames") as progress:
             task = progress.add_task(f"merge {video.name}", total=source.info.frames or None, rate="")
-            for chunk in _chunks(decoded, cfg.batch_size):
-                imgs = [np.ascontiguousarray(d.to_bgr()) for d in chunk]
-                faces = face_source.faces([d.index for d in chunk], imgs)
+            def batches() -> Iterator[tuple[list[Any], list[np.ndarray], list[list[Any]]]]:
+                for chunk in _chunks(decoded, cfg.batch_size):
+                    imgs = [np.ascontiguousarray(d.to_bgr()) for d in chunk]
+                    yield chunk, imgs, face_source.faces([d.index for d in chunk], imgs)
+
+            stream = batches()
+            if opts.motion_blur:  # each batch waits for the next one's faces (motion looks one frame ahead)
+                stream = assign_motion(stream, lambda b: b[2])
+            for chunk, imgs, faces in stream:
                 n_faces += sum(len(f) for f in faces)
                 with_faces += sum(1 for f in faces if f)
                 pending.append((merger.submit([d.index for d in chunk], imgs, faces), [d.time for d in chunk]))
@@ -238,17 +245,24 @@ def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: Fram
     if total <= 0:
         raise VideoError(f"{source.path}: frame count unknown, cannot pick preview frames")
     want = preview_indices(total, cfg.preview)
-    chosen = []
+    # --motion-blur needs each preview frame's neighbours' faces too
+    need = set(want) | ({i + d for i in want for d in (-1, 1)} if merger.opts.motion_blur else set())
+    decoded_imgs: dict[int, np.ndarray] = {}
     for d in decoded:
-        if d.index in want:
-            chosen.append((d.index, np.ascontiguousarray(d.to_bgr())))
-        if d.index >= want[-1]:
+        if d.index in need:
+            decoded_imgs[d.index] = np.ascontiguousarray(d.to_bgr())
+        if d.index >= max(need):
             break
+    chosen = [(i, decoded_imgs[i]) for i in want if i in decoded_imgs]
     if not chosen:
         raise VideoError(f"{source.path}: none of the preview frames could be decoded")
     idx = [i for i, _ in chosen]
     before = [img.copy() for _, img in chosen]
-    faces = face_source.faces(idx, [img for _, img in chosen])
+    all_idx = sorted(decoded_imgs)
+    by_index = dict(zip(all_idx, face_source.faces(all_idx, [decoded_imgs[i] for i in all_idx]), strict=True))
+    if merger.opts.motion_blur:
+        set_motion_from_neighbours(by_index, idx)
+    faces = [by_index[i] for i in idx]
     after = [f.result() for f in merger.submit(idx, [img for _, img in chosen], faces)]
     write_preview(list(zip(before, after, strict=True)), path,
                   synthetic_media_text(runner.name, runner.iteration, "merge preview (before | after)"))
