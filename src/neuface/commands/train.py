@@ -91,8 +91,10 @@ def command(
                                                          "from iteration 0 for a new face; the original files "
                                                          "stay unchanged.",
                                     rich_help_panel=_RUN)] = False,
-    compile: Annotated[bool, Opt("--compile/--no-compile", help="torch.compile the model (slow start, faster "
-                                                               "steps on GPU).", rich_help_panel=_RUN)] = False,
+    compile: Annotated[bool, Opt("--compile/--no-compile", help="torch.compile the networks (a minute or more "
+                                                               "to start, faster steps on GPU; falls back to eager "
+                                                               "when the toolchain is missing).",
+                                 rich_help_panel=_RUN)] = False,
     workers: Annotated[int | None, Opt(help="Data loader processes. [default: by device]",
                                        rich_help_panel=_RUN)] = None,
     labels_from: Annotated[Path | None, Opt(help="--kind xseg: mask images named like the faces (white = face), "
@@ -108,8 +110,11 @@ def command(
     st = app_state(ctx)
     kind = kind.strip().lower()
     if kind == "xseg":
+        from neuface.console import warn
         from neuface.train.loop import run_xseg
 
+        if compile:
+            warn("--compile applies to SAEHD training; the XSeg trainer runs eagerly")
         run_xseg(st, target_iter=target_iter or 0, save_every_min=save_every_min,
                  preview_every_min=preview_every_min, batch_size=batch_size, face_type=face_type, seed=seed,
                  pretrain=pretrain, labels_from=labels_from, init_from=init_from)
