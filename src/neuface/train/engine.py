@@ -137,6 +137,8 @@ class SaehdEngine:
         if dist.active:
             cls._sync_replicas(model, dist)
         prec = choose_precision(device, precision)
+        if device.type == "cpu" and prec.name == "fp16":
+            warn("--precision fp16 on a CPU is emulated (several times slower than fp32); bf16 or fp32 train faster")
         trainer = SAEHDTrainer(model, precision=prec)
         engine = cls(ref, model, trainer, dist, device)
         if run.compile:
