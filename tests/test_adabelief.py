@@ -178,3 +178,16 @@ def test_fused_update_equals_eager(device: str):
             o.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-7)
+
+
+def test_many_optimizers_in_one_process_all_keep_the_fused_update():
+    """Dynamo allows 8 compiles per code object by default; a process with many models must not hit that."""
+    for i in range(10):
+        torch.manual_seed(i)
+        net = nn.Sequential(nn.Conv2d(3, 2 + i, 3))  # a new shape: a new compile of the same code object
+        opt = AdaBelief(dfl_variables(net, f"t{i}"), "o", lr=0.01, fused=True)  # raises, never falls back
+        for p in net.parameters():
+            p.grad = torch.randn_like(p)
+        before = [p.detach().clone() for p in net.parameters()]
+        opt.step()
+        assert all(not torch.equal(a, b) for a, b in zip(net.parameters(), before, strict=True))

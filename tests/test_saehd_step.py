@@ -90,6 +90,25 @@ def test_fp16_training_step_scales_the_loss_and_tracks_fp32(model_fixtures):
     assert (out.pred_src_src - after).abs().max() < 0.3 * (after - before).abs().max()
 
 
+def test_fp16_gradients_through_the_pixel_normed_encoder_are_finite():
+    """archi -u's pixel norm divides by rms^3 in its backward: in fp16 that overflowed for a young model."""
+    opts = SAEHDOptions.default(d_dims=16, **{k: v for k, v in TINY.items() if k != "d_dims"})
+    assert "u" in opts.archi
+    torch.manual_seed(0)
+    model = build_model(opts, "cpu")
+    grads = {}
+    for name in ("fp32", "fp16"):
+        trainer = SAEHDTrainer(model, Precision(name))
+        model.src_dst_opt.zero_grad()
+        g_loss, _, _ = trainer.generator_loss(_batch())
+        (g_loss.sum() * 1024).backward()  # loss scaling, as the GradScaler does (fp16 underflows without it)
+        grads[name] = [p.grad / 1024 for p in model.net.encoder.parameters()]
+    model.src_dst_opt.zero_grad()
+    for want, got in zip(grads["fp32"], grads["fp16"], strict=True):
+        assert torch.isfinite(got).all()
+        assert (got - want).abs().max() < 0.15 * want.abs().max()  # fp16 through a dozen layers: a few %
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
 def test_fp16_overflow_skips_every_update_and_backs_off_the_scale(device: str):

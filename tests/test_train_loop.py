@@ -122,6 +122,23 @@ def test_the_same_seed_reproduces_a_run_from_scratch(ws: Path, dfl_fixtures: Pat
     assert _data(ws)["loss_history"] == _data(other)["loss_history"]
 
 
+def test_fp16_resumes_at_the_stored_loss_scale(ws: Path):
+    def fp16(*args: str) -> int:
+        return main(["-w", str(ws), "--device", "cpu", "--precision", "fp16", "-q", "train", *args])
+
+    assert fp16(*TINY, "--seed", "2", "--target-iter", "3", "--no-random-warp") == 0
+    data_file = ws / "model" / "new_SAEHD_data.dat"
+    data = _data(ws)
+    scale = data["neuface"]["grad_scale"]
+    assert 0 < scale <= 2.0**16 and np.log2(scale) == int(np.log2(scale))  # GradScaler only halves or doubles
+    data["neuface"]["grad_scale"] = 8.0  # as if an earlier session had backed off to 8
+    data_file.write_bytes(dumps_compat(data))
+    assert fp16("--target-iter", "4") == 0
+    data = _data(ws)
+    assert data["iter"] == 4 and data["neuface"]["grad_scale"] == 8.0  # resumed there (no overflow at 8)
+    assert np.isfinite(data["loss_history"]).all()
+
+
 def _spawn(ws: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "neuface", "-w", str(ws), "--device", "cpu", "--precision", "fp32", "-q",

@@ -124,13 +124,13 @@ def autocast(device: torch.device, precision: Precision) -> Iterator[None]:
         yield
 
 
-def grad_scaler(device: torch.device, precision: Precision) -> Any:
+def grad_scaler(device: torch.device, precision: Precision, init_scale: float = 2.0**16) -> Any:
     """A GradScaler for fp16 training (CUDA and CPU autocast both run fp16), else a disabled one with the
     same interface, so the training step has one code path."""
     import torch
 
     enabled = precision.needs_grad_scaler and device.type in ("cuda", "cpu")
-    return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.amp.GradScaler(device.type, init_scale=init_scale, enabled=enabled)
 
 
 def configure_backends(device: torch.device) -> None:

@@ -2,9 +2,9 @@
 preview, save, export - on top of the model-folder, model and step APIs of `neuface.train`.
 
 neuface-only state kept in the model (data.dat's `neuface` key, see `model_folder`): `seed`, `lr` (when
-not DFL's), `consent`, `faceset_fingerprints`, `reset_from` and `rng` (torch's RNG streams, hex, so
-lr_dropout masks continue exactly after a resume; the data order needs no state: it is a function of
-seed and iteration).
+not DFL's), `consent`, `faceset_fingerprints`, `reset_from`, `grad_scale` (fp16 only: the loss scale to
+resume at) and `rng` (torch's RNG streams, hex, so lr_dropout masks continue exactly after a resume; the
+data order needs no state: it is a function of seed and iteration).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from neuface.console import info, warn
 from neuface.errors import UsageError
-from neuface.runtime import device_memory_gb, seed_everything
+from neuface.runtime import device_memory_gb, grad_scaler, seed_everything
 from neuface.train import ddp
 from neuface.train.data import SideAugment
 from neuface.train.rng import restore_torch_rng, torch_rng_state
@@ -140,6 +140,9 @@ class SaehdEngine:
         if device.type == "cpu" and prec.name == "fp16":
             warn("--precision fp16 on a CPU is emulated (several times slower than fp32); bf16 or fp32 train faster")
         trainer = SAEHDTrainer(model, precision=prec)
+        if trainer.scaler.is_enabled() and "grad_scale" in model.extra and not run.reset_iter:
+            # fp16: go on at the loss scale the last session settled on instead of overflowing down to it again
+            trainer.scaler = grad_scaler(device, prec, init_scale=float(model.extra["grad_scale"]))
         engine = cls(ref, model, trainer, dist, device)
         if run.compile:
             engine._compile()
@@ -262,6 +265,8 @@ class SaehdEngine:
         from neuface.train.summary import DeviceRow
 
         self.model.extra["rng"] = torch_rng_state(self.device)
+        if self.trainer.scaler.is_enabled():
+            self.model.extra["grad_scale"] = float(self.trainer.scaler.get_scale())
         devices = []
         if self.device.type == "cuda":
             name, mem_gb = device_memory_gb(self.device) or ("cuda", 0.0)

@@ -27,6 +27,7 @@ from neuface.train.dfl_weights import DflVar, check_keys, slot_key
 
 EPS = float(np.finfo(np.float32).resolution)  # 1e-6, what leras adds outside the root
 TWO_PI = 2 * 3.1415926535  # leras' constant for the cosine schedule
+RECOMPILE_LIMIT = 256  # fused updates one process may compile (models x optimizers x trainable-variable sets)
 
 
 def _adabelief_update(ps: list[torch.Tensor], gs: list[torch.Tensor], ms: list[torch.Tensor],
@@ -143,9 +144,16 @@ class DflOptimizer:
             lr = torch.tensor(self.current_lr(), dtype=torch.float32, device=dev)
             scale = torch.as_tensor(self._clip_scale(grads), dtype=torch.float32, device=dev)
             slots = [[self.state[s][i] for i in idx] for s in self.slots]
+            first_call = idx not in self._compiled
             fn = self._update_fn(idx)
             try:
-                fn(params, grads, *slots, lr, scale)
+                if first_call and fn is not self._eager:
+                    # Every optimizer instance compiles the same `_fusable` code object, once per parameter
+                    # set; dynamo's per-code-object recompile limit (8) must not cut a long process short.
+                    with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+                        fn(params, grads, *slots, lr, scale)
+                else:
+                    fn(params, grads, *slots, lr, scale)
             except Exception as exc:  # compile toolchain missing or broken: fall back to eager once
                 if fn is self._eager or self.fused is True:
                     raise

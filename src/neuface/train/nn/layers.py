@@ -31,7 +31,14 @@ def _exporting() -> bool:
 
 
 def pixel_norm(x: torch.Tensor, dim: int = -1, eps: float = 1e-6) -> torch.Tensor:
-    """x / sqrt(mean(x^2) + eps), eps inside the root as in leras."""
+    """x / sqrt(mean(x^2) + eps), eps inside the root as in leras.
+
+    Computed in float32 when training in fp16: its backward scales by 1/rms^3, which for the small
+    activations of a young model (rms ~1e-2) exceeds fp16's range and turns every encoder gradient to inf.
+    Exported graphs keep the input's precision."""
+    if x.dtype == torch.float16 and not _exporting():
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.square().mean(dim=dim, keepdim=True) + eps)).to(x.dtype)
     return x * torch.rsqrt(x.square().mean(dim=dim, keepdim=True) + eps)
 
 
