@@ -190,3 +190,13 @@ def test_cpu_device_helpers_are_no_ops() -> None:
     cpu = torch.device("cpu")
     use_device(cpu)
     assert device_memory_gb(cpu) is None and device_rng_state(cpu) is None
+
+
+def test_fp16_on_a_cpu_warns_once(capsys) -> None:
+    runtime._warn_cpu_fp16.cache_clear()
+    cpu = torch.device("cpu")
+    assert runtime.choose_precision(cpu, "fp16").name == "fp16"
+    runtime.choose_precision(cpu, "fp16")
+    runtime.choose_precision(cpu, "bf16")
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).count("emulated") == 1

@@ -102,6 +102,8 @@ def choose_precision(device: torch.device, override: str = "auto") -> Precision:
     if override not in PRECISION_CHOICES:
         raise UsageError(f"--precision {override!r}: expected one of {', '.join(PRECISION_CHOICES)}")
     if override != "auto":
+        if override == "fp16" and device.type == "cpu":
+            _warn_cpu_fp16()
         return Precision(override)
     if device.type == "cuda":
         major, _ = torch.cuda.get_device_capability(device)
@@ -109,6 +111,13 @@ def choose_precision(device: torch.device, override: str = "auto") -> Precision:
     if device.type == "cpu" and cpu_has_native_bf16():
         return Precision("bf16")
     return Precision("fp32")
+
+
+@functools.cache
+def _warn_cpu_fp16() -> None:
+    from neuface.console import warn
+
+    warn("--precision fp16 on a CPU is emulated (several times slower than fp32); bf16 or fp32 run faster")
 
 
 @contextlib.contextmanager

@@ -137,8 +137,6 @@ class SaehdEngine:
         if dist.active:
             cls._sync_replicas(model, dist)
         prec = choose_precision(device, precision)
-        if device.type == "cpu" and prec.name == "fp16":
-            warn("--precision fp16 on a CPU is emulated (several times slower than fp32); bf16 or fp32 train faster")
         trainer = SAEHDTrainer(model, precision=prec)
         if trainer.scaler.is_enabled() and "grad_scale" in model.extra and not run.reset_iter:
             # fp16: go on at the loss scale the last session settled on instead of overflowing down to it again
