@@ -3,7 +3,7 @@
 # the CUDA variants of the tests (runtime, compiled AdaBelief on triton, fp16 GradScaler, `train --compile`)
 # and the GPU figures the README records (train loop at LIAE-UD res 256 batch 16 bf16, merge).
 #   bash benchmarks/gpu_checks.sh            # from the repository root, with neuface importable
-set -uo pipefail
+set -uo pipefail  # no -e: a failing test must not stop the benchmarks that follow
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU here'; print(torch.cuda.get_device_name(0))"
 python -m pytest -q -p no:cacheprovider -rs -k cuda \

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuface.runtime import choose_precision, configure_backends, resolve_device
+from neuface.runtime import choose_precision, configure_backends, resolve_device, synchronize
 from neuface.train.data import (
     BatchMaker,
     FaceCache,
@@ -73,11 +73,6 @@ def to_trainer_batch(b: dict) -> SAEHDBatch:
                       d["warped"], d["target"], d["target_m"], d["target_em"])
 
 
-def sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", type=int, default=128)
@@ -115,23 +110,23 @@ def main() -> None:
     end_to_end: list[float] = []
     for _ in range(args.blocks):
         for _ in range(args.iters):
-            sync(dev)
+            synchronize(dev)
             t = time.perf_counter()
             trainer.train_step(fixed)
-            sync(dev)
+            synchronize(dev)
             step_only.append(time.perf_counter() - t)
         for _ in range(args.iters):
-            sync(dev)
+            synchronize(dev)
             t = time.perf_counter()
             trainer.train_step(to_trainer_batch(finish_batch(next(loader), dev, warper)))
-            sync(dev)
+            synchronize(dev)
             end_to_end.append(time.perf_counter() - t)
 
     n = max(20, args.iters * 4)
     t = time.perf_counter()
     for _ in range(n):
         finish_batch(next(loader), dev, warper)
-    sync(dev)
+    synchronize(dev)
     loader_rate = n / (time.perf_counter() - t)
     loader.close()
 

@@ -73,10 +73,16 @@ def motion_blur(image: np.ndarray, size: int, degrees: float) -> np.ndarray:
     return cv2.filter2D(image, -1, motion_kernel(size, degrees))
 
 
-def _single(faces: Sequence[object] | None) -> np.ndarray | None:
-    if faces is None or len(faces) != 1:
-        return None
-    return np.asarray(faces[0].landmarks)  # type: ignore[attr-defined]
+def _single(faces: Sequence[object]) -> np.ndarray | None:
+    return np.asarray(faces[0].landmarks) if len(faces) == 1 else None  # type: ignore[attr-defined]
+
+
+def _set_motion(faces: Sequence[object], before: Sequence[object], after: Sequence[object]) -> None:
+    """A frame's single face gets the motion from the frame before to the frame after, when each has one face."""
+    if _single(faces) is None:
+        return
+    p, n = _single(before), _single(after)
+    faces[0].motion = frame_motion(p, n) if p is not None and n is not None else None  # type: ignore[attr-defined]
 
 
 def set_motion_from_neighbours(faces_by_index: Mapping[int, Sequence[Sequence[object]]],
@@ -85,11 +91,7 @@ def set_motion_from_neighbours(faces_by_index: Mapping[int, Sequence[Sequence[ob
     missing from it, past either end of the video, stands for itself)."""
     for i in indices:
         faces = faces_by_index[i]
-        cur = _single(faces)
-        if cur is None:
-            continue
-        p, n = (_single(faces_by_index.get(j, faces)) for j in (i - 1, i + 1))
-        faces[0].motion = frame_motion(p, n) if p is not None and n is not None else None  # type: ignore[attr-defined]
+        _set_motion(faces, faces_by_index.get(i - 1, faces), faces_by_index.get(i + 1, faces))
 
 
 def assign_motion(batches: Iterable[T], faces_of: Callable[[T], Sequence[Sequence[object]]]) -> Iterator[T]:
@@ -102,11 +104,8 @@ def assign_motion(batches: Iterable[T], faces_of: Callable[[T], Sequence[Sequenc
         nonlocal prev_frame
         frames = list(faces_of(batch))
         for i, faces in enumerate(frames):
-            before = prev_frame if prev_frame is not None else faces
             after = frames[i + 1] if i + 1 < len(frames) else (following if following is not None else faces)
-            cur, p, n = _single(faces), _single(before), _single(after)
-            if cur is not None:
-                faces[0].motion = frame_motion(p, n) if p is not None and n is not None else None  # type: ignore[attr-defined]
+            _set_motion(faces, prev_frame if prev_frame is not None else faces, after)
             prev_frame = faces
 
     for batch in batches:

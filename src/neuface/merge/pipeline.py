@@ -247,11 +247,12 @@ def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: Fram
     want = preview_indices(total, cfg.preview)
     # --motion-blur needs each preview frame's neighbours' faces too
     need = set(want) | ({i + d for i in want for d in (-1, 1)} if merger.opts.motion_blur else set())
+    last = max(need)
     decoded_imgs: dict[int, np.ndarray] = {}
     for d in decoded:
         if d.index in need:
             decoded_imgs[d.index] = np.ascontiguousarray(d.to_bgr())
-        if d.index >= max(need):
+        if d.index >= last:
             break
     chosen = [(i, decoded_imgs[i]) for i in want if i in decoded_imgs]
     if not chosen:

@@ -233,15 +233,13 @@ class SaehdEngine:
         s, d = batch["src"], batch["dst"]
         b = SAEHDBatch(s["warped"], s["target"], s["target_m"], s["target_em"],
                        d["warped"], d["target"], d["target_m"], d["target_em"])
-        if not self._compile_pending:
-            return self.trainer.train_step(b).means
-        try:  # a broken toolchain fails in the first compiled call, before any update
+        try:
             result = self.trainer.train_step(b).means
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - any compiler/toolchain failure
+        except Exception as exc:  # a broken toolchain fails in the first compiled call, before any update
+            if not self._compile_pending:
+                raise
             self._uncompile(exc)
-            return self.trainer.train_step(b).means
+            result = self.trainer.train_step(b).means
         self._compile_pending = False
         return result
 

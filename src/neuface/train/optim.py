@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +147,12 @@ class DflOptimizer:
             slots = [[self.state[s][i] for i in idx] for s in self.slots]
             first_call = idx not in self._compiled
             fn = self._update_fn(idx)
+            # Every optimizer instance compiles the same `_fusable` code object, once per parameter set;
+            # dynamo's per-code-object recompile limit (8) must not cut a long process short.
+            compiling = first_call and fn is not self._eager
+            limit = torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT) if compiling else nullcontext()
             try:
-                if first_call and fn is not self._eager:
-                    # Every optimizer instance compiles the same `_fusable` code object, once per parameter
-                    # set; dynamo's per-code-object recompile limit (8) must not cut a long process short.
-                    with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
-                        fn(params, grads, *slots, lr, scale)
-                else:
+                with limit:
                     fn(params, grads, *slots, lr, scale)
             except Exception as exc:  # compile toolchain missing or broken: fall back to eager once
                 if fn is self._eager or self.fused is True:
