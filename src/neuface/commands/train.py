@@ -91,6 +91,11 @@ def command(
                                                          "from iteration 0 for a new face; the original files "
                                                          "stay unchanged.",
                                     rich_help_panel=_RUN)] = False,
+    pretrained: Annotated[Path | None, Opt(help="Start a new model for this face from a pretrained DFL SAEHD model: "
+                                                "its folder or the zip you downloaded (read in place, never "
+                                                "written). Its weights and architecture, iteration 0; a later run "
+                                                "continues the new model.", show_default=False,
+                                           rich_help_panel=_RUN)] = None,
     compile: Annotated[bool, Opt("--compile/--no-compile", help="torch.compile the networks (a minute or more "
                                                                "to start, faster steps on GPU; falls back to eager "
                                                                "when the toolchain is missing).",
@@ -109,6 +114,8 @@ def command(
 
     st = app_state(ctx)
     kind = kind.strip().lower()
+    if pretrained is not None and kind != "saehd":
+        raise UsageError("--pretrained is a SAEHD option (XSeg fine-tunes with --init-from)")
     if kind == "xseg":
         from neuface.console import warn
         from neuface.train.loop import run_xseg
@@ -140,6 +147,6 @@ def command(
     run = TrainRun(
         name=name, overrides={k: v for k, v in overrides.items() if v is not None}, lr=lr, seed=seed,
         backup_every=backup_every, save_every_min=save_every_min, preview_every_min=preview_every_min,
-        consent=consent, reset_iter=reset_iter, compile=compile, workers=workers,
+        consent=consent, reset_iter=reset_iter, pretrained=pretrained, compile=compile, workers=workers,
     )
     train_saehd(st.workspace, run, device=st.device, precision=st.precision)

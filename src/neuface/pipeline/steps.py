@@ -442,7 +442,8 @@ class TrainStep(Step):
         overrides["target_iter"] = target
         req = TrainRun(name=p["name"], overrides=overrides, lr=p["lr"], seed=p["seed"], backup_every=p["backup_every"],
                        save_every_min=p["save_every_min"], preview_every_min=p["preview_every_min"],
-                       consent=p["consent"], compile=p["compile"], workers=p["workers"])
+                       consent=p["consent"], compile=p["compile"], workers=p["workers"],
+                       pretrained=p["pretrained"])
         reached = train_saehd(ctx.ws, req, device=ctx.device, precision=ctx.precision)
         if reached < target:
             raise StepInterrupted(f"training stopped at iteration {reached} of {target}; the model is saved and "

@@ -99,20 +99,29 @@ def read_pickle_file(path: Path, what: str = "weights") -> Any:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+    return read_pickle_bytes(data, path, what)
+
+
+def read_pickle_bytes(data: bytes, source: Path | str, what: str = "weights") -> Any:
+    """Unpickle a DFL file's bytes (read from disk or a zip member) through the restricted unpickler."""
     try:
         return safe_loads(data)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ModelFormatError(f"{path}: not a valid DFL {what} file: {exc}") from exc
+        raise ModelFormatError(f"{source}: not a valid DFL {what} file: {exc}") from exc
 
 
 def read_weight_file(path: Path) -> dict[str, np.ndarray]:
     """`{key: ndarray}` from a DFL weight file (restricted unpickling; anything else is refused)."""
-    d = read_pickle_file(path)
+    return check_weight_dict(read_pickle_file(path), path)
+
+
+def check_weight_dict(d: Any, source: Path | str) -> dict[str, np.ndarray]:
+    """`d` if it is a DFL weight dict (string keys, array values), else a ModelFormatError naming `source`."""
     if not isinstance(d, dict) or not all(isinstance(k, str) for k in d):
-        raise ModelFormatError(f"{path}: not a DFL weight file (expected a dict of named arrays)")
+        raise ModelFormatError(f"{source}: not a DFL weight file (expected a dict of named arrays)")
     for k, v in d.items():
         if not isinstance(v, np.ndarray | np.generic):
-            raise ModelFormatError(f"{path}: entry {k!r} is {type(v).__name__}, not an array")
+            raise ModelFormatError(f"{source}: entry {k!r} is {type(v).__name__}, not an array")
     return d
 
 

@@ -89,7 +89,10 @@ class SaehdEngine:
             overrides["face_type"] = short_face_type(overrides["face_type"])
         models = list_models(model_dir)
         source = None
-        if run.name is not None:
+        pretrained_model = None
+        if run.pretrained is not None:
+            source, pretrained_model = cls._from_pretrained(model_dir, run, device)
+        elif run.name is not None:
             source = next((r for r in models if r.name in (run.name, dfl_model_name(run.name))), None)
         elif models:
             source = models[0]
@@ -110,7 +113,7 @@ class SaehdEngine:
             model.extra["seed"] = int(seed)
             info(f"new model {ref.model_name} in {model_dir}")
         else:
-            model = load_model(source, device=device, training=True)
+            model = pretrained_model or load_model(source, device=device, training=True)
             ref = source
             stored = model.options
             # DFL resets gan_patch_size with resolution only on creation; keep the stored one unless given.
@@ -123,13 +126,15 @@ class SaehdEngine:
             if run.seed is not None and run.seed != model.extra.get("seed"):
                 model.extra["seed"] = int(run.seed)
             model.extra.setdefault("seed", secrets.randbelow(2**31))
-            if run.reset_iter:
-                ref = cls._reset_target(model_dir, source, run, ModelRef, dfl_model_name)
-                info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at iteration 0 "
-                     f"(the original files are not changed)")
-                model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
+            if run.reset_iter or pretrained_model is not None:
+                if pretrained_model is None:
+                    ref = cls._reset_target(model_dir, source, run, ModelRef, dfl_model_name)
+                    info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at "
+                         "iteration 0 (the original files are not changed)")
+                    model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
                 model.iter, model.loss_history = 0, []
                 model.extra.pop("rng", None)
+                model.extra.pop("grad_scale", None)
             elif "rng" in model.extra:
                 restore_torch_rng(dict(model.extra["rng"]), device)
         if run.consent is not None:
@@ -138,13 +143,37 @@ class SaehdEngine:
             cls._sync_replicas(model, dist)
         prec = choose_precision(device, precision)
         trainer = SAEHDTrainer(model, precision=prec)
-        if trainer.scaler.is_enabled() and "grad_scale" in model.extra and not run.reset_iter:
+        if trainer.scaler.is_enabled() and "grad_scale" in model.extra:
             # fp16: go on at the loss scale the last session settled on instead of overflowing down to it again
             trainer.scaler = grad_scaler(device, prec, init_scale=float(model.extra["grad_scale"]))
         engine = cls(ref, model, trainer, dist, device)
         if run.compile:
             engine._compile()
         return engine
+
+    @staticmethod
+    def _from_pretrained(model_dir: Path, run: TrainRun, device: torch.device) -> tuple[Any, Any]:
+        """(target ref, model loaded from --pretrained or None): a new model for this face, at iteration 0
+        from the pretrained weights and architecture, or the one an earlier run started that way (resumed)."""
+        from neuface.train.model_folder import ModelRef, dfl_model_name, load_model_files, read_data_dat
+        from neuface.train.pretrained import open_pretrained
+
+        if run.reset_iter:
+            raise UsageError("--pretrained already starts a new model at iteration 0: drop --reset-iter")
+        with open_pretrained(run.pretrained, dfl_model_name(run.name) if run.name else None) as pre:
+            target = ModelRef(Path(model_dir), dfl_model_name(run.name) if run.name else pre.name)
+            if target.exists():
+                started = dict(read_data_dat(target.data_file).get("neuface") or {}).get("reset_from", "")
+                if not str(started).startswith(pre.label):
+                    raise UsageError(f"{target.data_file}: a model named {target.name!r} exists and was not "
+                                     f"started from {pre.path}; pick a new name with --name")
+                info(f"continuing {target.model_name}, started from {pre.label} (--pretrained reads it only once)")
+                return target, None
+            model = load_model_files(pre.files, device=device, training=True)
+            model.extra["reset_from"] = f"{pre.label}@{int(model.iter)}"
+            info(f"--pretrained: new model {target.model_name} in {model_dir} from {pre.label} (iteration "
+                 f"{int(model.iter)}) at iteration 0; {pre.path} is only read")
+            return target, model
 
     @staticmethod
     def _reset_target(model_dir: Path, source: Any, run: TrainRun, ModelRef: Any, dfl_model_name: Any) -> Any:

@@ -35,6 +35,7 @@ class TrainRun:
     preview_every_min: float = 5.0
     consent: str | None = None
     reset_iter: bool = False
+    pretrained: Path | None = None  # a DFL SAEHD model folder or zip: start a new model from it (read only)
     compile: bool = False
     workers: int | None = None
     max_iters: int | None = None  # stop after this many iterations in this run (tests, benchmarks)

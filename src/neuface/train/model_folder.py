@@ -36,11 +36,12 @@ from neuface.errors import ModelFormatError, UsageError
 from neuface.runtime import cuda_summary
 from neuface.safe_pickle import dumps_compat
 from neuface.train.dfl_weights import (
+    check_weight_dict,
     encode_weight_dict,
     load_dfl_into,
     module_to_dfl,
+    read_pickle_bytes,
     read_pickle_file,
-    read_weight_file,
 )
 from neuface.train.model import CODE_DISCRIMINATOR_SCOPE, GAN_SCOPE, SAEHDModel, build_model, set_trainable
 from neuface.train.options import LEARNING_RATE, SAEHDOptions
@@ -152,9 +153,41 @@ def create_model(model_dir: Path, name: str, options: SAEHDOptions, device: torc
 
 
 # ---- loading ------------------------------------------------------------------------------------
+class ModelFiles:
+    """Read access to one model's files by DFL suffix (`data.dat`, `encoder.npy`), wherever they lie.
+
+    This class reads a model folder; `neuface.train.pretrained` adds one that reads a zip in place, so
+    loading a pretrained model never copies or writes its files."""
+
+    def __init__(self, ref: ModelRef):
+        self.ref = ref
+
+    @property
+    def model_name(self) -> str:
+        return self.ref.model_name
+
+    def read(self, suffix: str) -> bytes | None:
+        """The file's bytes, or None when the model has no such file."""
+        path = self.ref.file(suffix)
+        if not path.is_file():
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ModelFormatError(f"{path}: cannot read: {exc.strerror}") from exc
+
+    def where(self, suffix: str) -> str:
+        """The file's name as errors show it."""
+        return str(self.ref.file(suffix))
+
+
 def read_data_dat(path: Path) -> dict[str, Any]:
     """data.dat as a dict, validated enough that later code cannot trip on a wrong type."""
-    data = read_pickle_file(path, "data.dat")
+    return check_data_dat(read_pickle_file(path, "data.dat"), path)
+
+
+def check_data_dat(data: Any, path: Path | str) -> dict[str, Any]:
+    """An unpickled data.dat, checked (and loss_history made floats); errors name `path`."""
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path}: not a DFL data.dat (expected a dict, got {type(data).__name__})")
     it = data.get("iter", 0)
@@ -173,12 +206,21 @@ def read_data_dat(path: Path) -> dict[str, Any]:
     return data
 
 
-def _load_optional(path: Path, what: str, load: Any) -> bool:
+def _read_weights(files: ModelFiles, part: str) -> dict[str, np.ndarray] | None:
+    blob = files.read(f"{part}.npy")
+    if blob is None:
+        return None
+    where = files.where(f"{part}.npy")
+    return check_weight_dict(read_pickle_bytes(blob, where), where)
+
+
+def _load_optional(files: ModelFiles, part: str, what: str, load: Any) -> bool:
     """Load an optional file (optimizer, GAN): missing -> fresh state with a warning, as DFL re-initialises."""
-    if not path.is_file():
-        warn(f"{path.name} not found: {what} starts fresh")
+    d = _read_weights(files, part)
+    if d is None:
+        warn(f"{Path(files.where(f'{part}.npy')).name} not found: {what} starts fresh")
         return False
-    load(read_weight_file(path), path)
+    load(d, files.where(f"{part}.npy"))
     return True
 
 
@@ -187,26 +229,35 @@ def load_model(ref: ModelRef, device: torch.device | str = "cpu", training: bool
     optimizer/GAN files are loaded when present (`training`), else start fresh like DFL."""
     if not ref.data_file.is_file():
         raise UsageError(f"{ref.data_file}: model {ref.name!r} not found")
-    data = read_data_dat(ref.data_file)
+    return load_model_files(ModelFiles(ref), device, training)
+
+
+def load_model_files(files: ModelFiles, device: torch.device | str = "cpu", training: bool = True) -> SAEHDModel:
+    """`load_model` over any `ModelFiles` (a folder, a zip read in place)."""
+    blob = files.read("data.dat")
+    if blob is None:
+        raise UsageError(f"{files.where('data.dat')}: model {files.model_name!r} not found")
+    data = check_data_dat(read_pickle_bytes(blob, files.where("data.dat"), "data.dat"), files.where("data.dat"))
     options, ignored = SAEHDOptions.from_dfl(data.get("options", {}))
     if ignored:
-        warn(f"{ref.data_file.name}: ignoring option(s) this SAEHD does not have: {', '.join(ignored)}")
+        warn(f"{Path(files.where('data.dat')).name}: ignoring option(s) this SAEHD does not have: "
+             f"{', '.join(ignored)}")
     extra = dict(data.get(EXTRA_KEY) or {})
     lr = float(extra.get("lr", LEARNING_RATE))
     model = build_model(options, device, lr)
     for part, module in model.net.parts():
-        path = ref.weights_file(part)
-        if not path.is_file():
-            raise ModelFormatError(f"{path}: missing weights file for part {part!r}")
-        load_dfl_into(module, part, read_weight_file(path), path)
+        d = _read_weights(files, part)
+        if d is None:
+            raise ModelFormatError(f"{files.where(f'{part}.npy')}: missing weights file for part {part!r}")
+        load_dfl_into(module, part, d, files.where(f"{part}.npy"))
     if training:
         for part, opt in model.optimizer_parts():
-            _load_optional(ref.weights_file(part), "optimizer state", opt.load_dfl)
+            _load_optional(files, part, "optimizer state", opt.load_dfl)
         if model.gan is not None:
-            _load_optional(ref.weights_file("GAN"), "GAN discriminator",
+            _load_optional(files, "GAN", "GAN discriminator",
                            lambda d, p: load_dfl_into(model.gan, GAN_SCOPE, d, p))
         if model.code_discriminator is not None:
-            _load_optional(ref.weights_file("code_discriminator"), "true-face discriminator",
+            _load_optional(files, "code_discriminator", "true-face discriminator",
                            lambda d, p: load_dfl_into(model.code_discriminator, CODE_DISCRIMINATOR_SCOPE, d, p))
     model.iter = int(data.get("iter", 0))
     model.loss_history = data["loss_history"]
