@@ -26,6 +26,16 @@ def command(
         help="Source video (the face to learn). Default: workspace/data_src.*", show_default=False)] = None,
     dst: Annotated[Path | None, typer.Option(
         help="Destination video (the footage). Default: workspace/data_dst.*", show_default=False)] = None,
+    src_faceset: Annotated[Path | None, typer.Option(
+        help="A ready-made src faceset instead of a src video: faceset.pak, a folder of aligned faces, or a zip "
+             "of either; read in place (a zip that stores the pak uncompressed too), else extracted once.",
+        show_default=False)] = None,
+    dst_faceset: Annotated[Path | None, typer.Option(
+        help="A ready-made dst faceset instead of a dst video (e.g. DFL's random_dst_face_set.zip); as "
+             "--src-faceset.", show_default=False)] = None,
+    pretrained: Annotated[Path | None, typer.Option(
+        help="Start the model from a pretrained DFL SAEHD model (folder or zip) at iteration 0, as "
+             "`neuface train --pretrained`; later runs continue it.", show_default=False)] = None,
     until: Annotated[Stage | None, typer.Option(help="Stop after this stage.", show_default=False)] = None,
     from_stage: Annotated[Stage | None, typer.Option(
         "--from", help="Run this stage and every later one again, even when up to date.",
@@ -52,10 +62,13 @@ def command(
         # Its [run] table fills the options not given as flags (the workspace's [run] already did).
         table = stage_params("run", cfg.get("run"), where=str(config))
         src, dst, until = src or table["src"], dst or table["dst"], until or table["until"]
+        src_faceset, dst_faceset = src_faceset or table["src_faceset"], dst_faceset or table["dst_faceset"]
+        pretrained = pretrained or table["pretrained"]
         from_stage, target_iter = from_stage or table["from_stage"], target_iter or table["target_iter"]
     req = RunRequest(config=cfg, config_path=where, videos={Side.src: src, Side.dst: dst},
                      from_stage=from_stage, until=until, target_iter=target_iter, device=device,
-                     precision=precision)
+                     precision=precision, facesets={Side.src: src_faceset, Side.dst: dst_faceset},
+                     pretrained=pretrained)
     try:
         result = run_pipeline(st.workspace, req)
     except PipelineError as exc:

@@ -18,6 +18,7 @@ import numpy as np
 from neuface.console import warn
 from neuface.errors import UsageError
 from neuface.faceset import dfljpg
+from neuface.faceset.external import ZIPREF_NAME, ZipRef
 from neuface.faceset.meta import FaceMeta
 from neuface.faceset.pak import PAK_NAME, PakEntry, PakReader, sample_config, write_pak
 
@@ -115,7 +116,7 @@ class Faceset:
         root = Path(aligned_dir)
         if not root.is_dir():
             raise UsageError(f"{root}: aligned-faces folder not found")
-        if (root / PAK_NAME).is_file():
+        if (root / PAK_NAME).is_file() or (root / ZIPREF_NAME).is_file():
             loose = list_images(root)
             if loose:
                 warn(f"{root} holds {PAK_NAME} and {len(loose)} loose images; using {PAK_NAME} (as DFL does)")
@@ -205,6 +206,14 @@ class FolderFaceset(Faceset):
             rec._forget()
 
 
+def open_pak(root: Path) -> PakReader:
+    """`root/faceset.pak` (a file or a symlink to one), else the zip range `root/faceset.pak.zipref` names."""
+    if (root / PAK_NAME).is_file() or not (root / ZIPREF_NAME).is_file():
+        return PakReader(root / PAK_NAME)
+    ref = ZipRef.read(root / ZIPREF_NAME)
+    return PakReader(ref.zip, ref.offset, ref.size, label=ref.label)
+
+
 class PakFaceset(Faceset):
     """Faces inside `faceset.pak`, read through a memory map; the sample table is unpickled on first use."""
 
@@ -213,7 +222,7 @@ class PakFaceset(Faceset):
     def __init__(self, root: Path):
         super().__init__(root)
         self.pak_path = root / PAK_NAME
-        self._reader = PakReader(self.pak_path)
+        self._reader = open_pak(root)
 
     def __len__(self) -> int:
         return len(self._reader)
@@ -254,6 +263,7 @@ class PakFaceset(Faceset):
                                     lambda i=i, s=source: dfljpg.with_meta(reader.blob(i), metas[i], s)))
         write_pak(self.pak_path, entries, description="updating faceset.pak")
         reader.close()
+        (self.root / ZIPREF_NAME).unlink(missing_ok=True)  # the zip it was read from stays as it was
         self._reader = PakReader(self.pak_path)
         self._reset()
 

@@ -49,18 +49,26 @@ def check_component(name: Any, path: Path, what: str) -> str:
 class PakReader:
     """Read-only, memory-mapped view of a faceset.pak."""
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str], offset: int = 0, length: int | None = None,
+                 label: str | None = None):
+        """`offset`/`length`: the pak is that byte range of the file (a pak stored uncompressed in a zip);
+        `label` names it in errors (default: the file's path)."""
+        self.path = Path(label) if label else Path(path)
         try:
-            with open(self.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
+            with open(path, "rb") as fh:
+                file_size = os.fstat(fh.fileno()).st_size
+                size = file_size - offset if length is None else length
+                if offset < 0 or offset + size > file_size:
+                    raise _bad(self.path, f"the pak's byte range {offset}+{size} runs past the file ({file_size} B)")
                 if size < 24:
                     raise _bad(self.path, f"truncated faceset.pak ({size} bytes)")
-                self._mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                start = offset - offset % mmap.ALLOCATIONGRANULARITY  # mmap offsets must be page-aligned
+                self._mm = mmap.mmap(fh.fileno(), offset + size - start, access=mmap.ACCESS_READ, offset=start)
+                self._base = offset - start
         except OSError as exc:
             raise _bad(self.path, f"cannot read: {exc.strerror}") from None
         self.size = size
-        version, n = struct.unpack_from("<QQ", self._mm, 0)
+        version, n = struct.unpack_from("<QQ", self._mm, self._base)
         if version != VERSION:
             self.close()
             raise _bad(self.path, f"unsupported faceset.pak version {version} (DFL writes 1)")
@@ -86,7 +94,7 @@ class PakReader:
             raise _bad(self.path, "truncated or corrupt faceset.pak (offset table does not end at the file size)")
         n = last
         data_start = self._table_off + 8 * (n + 1)
-        table = np.frombuffer(self._mm[self._table_off:self._table_off + 8 * n], dtype="<u8").astype(np.int64)
+        table = np.frombuffer(self._slice(self._table_off, self._table_off + 8 * n), dtype="<u8").astype(np.int64)
         if n and (table[0] != 0 or np.any(np.diff(table) < 0) or data_start + int(table[-1]) > self.size
                   or int(table[-1]) < 0):
             raise _bad(self.path, "corrupt faceset.pak offset table (offsets out of order or past the end)")
@@ -98,7 +106,7 @@ class PakReader:
         for first in range(0, max_entries, _CHUNK):
             count = min(_CHUNK, max_entries - first)
             a = self._table_off + 8 * first
-            values = np.frombuffer(self._mm[a:a + 8 * count], dtype="<u8")
+            values = np.frombuffer(self._slice(a, a + 8 * count), dtype="<u8")
             if relative:
                 idx = np.arange(first, first + count, dtype=np.uint64)
                 hit = values + np.uint64(self._table_off + 8) + idx * np.uint64(8) == np.uint64(self.size)
@@ -120,7 +128,7 @@ class PakReader:
     def configs(self) -> list[dict[str, Any]]:
         """The sample-config dicts (unpickled once, on first use, through the restricted unpickler)."""
         if self._configs is None:
-            data = self._mm[16:16 + self._pickle_len]
+            data = self._slice(16, 16 + self._pickle_len)
             configs = load_dfl_pickle(data, f"{self.path} (sample table)")
             if not isinstance(configs, list) or len(configs) != len(self):
                 got = len(configs) if isinstance(configs, list) else type(configs).__name__
@@ -141,7 +149,11 @@ class PakReader:
         """The i-th face file's bytes, exactly as packed."""
         if not 0 <= i < len(self):
             raise IndexError(i)
-        return self._mm[int(self._starts[i]):int(self._ends[i])]
+        return self._slice(int(self._starts[i]), int(self._ends[i]))
+
+    def _slice(self, a: int, b: int) -> bytes:
+        """Bytes a..b of the pak (offsets relative to its start, wherever it lies in the file)."""
+        return self._mm[self._base + a:self._base + b]
 
     def close(self) -> None:
         mm = getattr(self, "_mm", None)

@@ -22,7 +22,7 @@ from neuface.errors import NeufaceError, UsageError
 from neuface.pipeline.journal import Journal, StepRecord, format_counts
 from neuface.pipeline.names import Stage, stage_index
 from neuface.pipeline.state import RunState
-from neuface.pipeline.steps import Context, Step, StepError, StepInterrupted, all_steps
+from neuface.pipeline.steps import Context, Decision, Step, StepError, StepInterrupted, all_steps, skip
 from neuface.workspace import Side, Workspace
 
 
@@ -47,10 +47,14 @@ class RunRequest:
     target_iter: int | None = None
     device: str = "auto"
     precision: str = "auto"
+    facesets: dict[Side, Path | None] = field(default_factory=dict)  # ready-made facesets, used in place
+    pretrained: Path | None = None  # start the model from this DFL SAEHD folder/zip ([train] pretrained)
 
     def describe(self) -> dict[str, Any]:
         return {"config": str(self.config_path) if self.config_path else None,
                 "videos": {s.value: str(v) for s, v in self.videos.items() if v is not None},
+                "facesets": {s.value: str(v) for s, v in self.facesets.items() if v is not None},
+                "pretrained": str(self.pretrained) if self.pretrained else None,
                 "from": self.from_stage.value if self.from_stage else None,
                 "until": self.until.value if self.until else None,
                 "target_iter": self.target_iter, "device": self.device, "precision": self.precision}
@@ -107,6 +111,35 @@ def _failure(step: Step, ctx: Context, exc: BaseException) -> tuple[str, str, in
             1, tb)
 
 
+def _link_facesets(ws: Workspace, req: RunRequest, ctx: Context, journal: Journal) -> None:
+    """Point each side's aligned/ at its ready-made faceset (read in place where possible) before any step."""
+    from neuface.faceset.external import link_faceset
+
+    for side, path in req.facesets.items():
+        if path is None:
+            continue
+        if req.videos.get(side) is not None:
+            raise UsageError(f"--{side.value} {req.videos[side]} and --{side.value}-faceset {path}: give one of them")
+        res = link_faceset(Path(path), ws.aligned_dir(side))
+        ctx.facesets[side] = res
+        journal.log(f"{side.value} faceset: {path} ({res.how})")
+        info(f"{side.value} faces: {path} ({_HOW[res.how]})")
+
+
+_HOW = {"symlink": "read in place through a link", "per-file symlinks": "read in place through links",
+        "zip": "read in place from the zip", "extracted": "extracted once into the workspace"}
+
+
+def _ready_made(step: Step, ctx: Context) -> Decision | None:
+    """A per-side step on a side whose faces are a ready-made faceset: skipped, saying why."""
+    res = ctx.facesets.get(step.side) if step.side else None
+    if res is None:
+        return None
+    why = {Stage.mask: "its masks are kept as they are (`neuface mask` masks a workspace copy)",
+           Stage.pack: "it is used as it is"}.get(step.stage, f"no {step.stage.value} needed")
+    return skip(f"ready-made faceset {res.source} ({_HOW[res.how]}): {why}")
+
+
 def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
     """Run the requested steps in `ws`; raises PipelineError at the first failure (after logging it)."""
     if req.from_stage and req.until and stage_index(req.from_stage) > stage_index(req.until):
@@ -115,7 +148,8 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
     where = str(req.config_path or ws.config_file)
     warn_unknown_tables(req.config, where)
     ctx = Context(ws=ws, config=req.config, where=where, state=RunState.load(ws.root), device=req.device,
-                  precision=req.precision, videos=req.videos, target_iter=req.target_iter)
+                  precision=req.precision, videos=req.videos, target_iter=req.target_iter,
+                  pretrained=req.pretrained)
     steps = all_steps()
     records = [StepRecord(step=s.key, stage=s.stage.value, side=s.side.value if s.side else None) for s in steps]
     journal = Journal(ws.root, records, request=req.describe())
@@ -125,6 +159,12 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
             ctx.params(step.stage, step.side)
     except NeufaceError as exc:
         journal.log(f"options: FAILED: {exc}")
+        journal.finish("failed")
+        raise
+    try:
+        _link_facesets(ws, req, ctx, journal)
+    except NeufaceError as exc:
+        journal.log(f"facesets: FAILED: {exc}")
         journal.finish("failed")
         raise
     wanted = [s for s in steps if _in_range(s, req)]
@@ -137,7 +177,7 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
         label = f"[{n}/{len(wanted)}] {step.key}"
         try:
             p = ctx.params(step.stage, step.side)
-            decision = step.decide(ctx, p, _forced(step, req))
+            decision = _ready_made(step, ctx) or step.decide(ctx, p, _forced(step, req))
             if not decision.run:
                 rec.status, rec.reason = decision.status, decision.reason
                 journal.log(f"{step.key}: {decision.status}: {decision.reason}")

@@ -67,6 +67,8 @@ class Context:
     precision: str = "auto"
     videos: dict[Side, Path | None] = field(default_factory=dict)
     target_iter: int | None = None
+    pretrained: Path | None = None
+    facesets: dict[Side, Any] = field(default_factory=dict)  # side -> faceset.external.LinkResult
     _params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def params(self, stage: Stage, side: Side | None) -> dict[str, Any]:
@@ -82,12 +84,13 @@ class Context:
 
 def face_files(aligned: Path) -> tuple[list[Path], int]:
     """(loose aligned images, number of faces in faceset.pak) of an aligned folder."""
+    from neuface.faceset.external import ZIPREF_NAME
     from neuface.faceset.faceset import PakFaceset, list_images
     from neuface.faceset.pak import PAK_NAME
 
     loose = [p for p, _ in list_images(aligned)]
     packed = 0
-    if (aligned / PAK_NAME).is_file():
+    if (aligned / PAK_NAME).is_file() or (aligned / ZIPREF_NAME).is_file():
         with PakFaceset(aligned) as fs:
             packed = len(fs)
     return loose, packed
@@ -418,7 +421,8 @@ class TrainStep(Step):
                             "train XSeg on its own with `neuface train --kind xseg`", 2)
         if p["reset_iter"]:
             raise StepError("[train] reset-iter = true would restart the model on every run",
-                            "run `neuface train --reset-iter --target-iter 1` once, then `neuface run`", 2)
+                            "use [train] pretrained = PATH (or `neuface run --pretrained PATH`): it starts the "
+                            "new model once, and later runs continue it", 2)
         target = self.target(ctx, p)
         if target <= 0:
             raise StepError("no target iteration: training would never end",
@@ -431,7 +435,9 @@ class TrainStep(Step):
             newer = ctx.state.latest(self.upstream_keys()) > (stamp.finished if stamp else mtime(ref.data_file))
             note = "; the facesets changed since: raise --target-iter to train on them" if newer else ""
             return skip(f"{ref.model_name} is at iteration {it}, target {target}{note}")
-        return run(f"{ref.model_name if ref else 'new model'}: iteration {it} -> {target}", options, start=it)
+        pretrained = ctx.pretrained or p["pretrained"]
+        start = f"new model from {Path(pretrained).name}" if pretrained and ref is None else "new model"
+        return run(f"{ref.model_name if ref else start}: iteration {it} -> {target}", options, start=it)
 
     def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
         from neuface.train.loop import TrainRun, train_saehd
@@ -443,7 +449,7 @@ class TrainStep(Step):
         req = TrainRun(name=p["name"], overrides=overrides, lr=p["lr"], seed=p["seed"], backup_every=p["backup_every"],
                        save_every_min=p["save_every_min"], preview_every_min=p["preview_every_min"],
                        consent=p["consent"], compile=p["compile"], workers=p["workers"],
-                       pretrained=p["pretrained"])
+                       pretrained=ctx.pretrained or p["pretrained"])
         reached = train_saehd(ctx.ws, req, device=ctx.device, precision=ctx.precision)
         if reached < target:
             raise StepInterrupted(f"training stopped at iteration {reached} of {target}; the model is saved and "
