@@ -1,6 +1,8 @@
-"""DFL's leras RMSprop, the optimizer XSeg trains with (lr 1e-4, rho 0.9, lr_dropout 0.3, eps 1e-7).
+"""DFL's leras RMSprop, the optimizer XSeg trains with (lr 1e-4, rho 0.9, lr_dropout 0.3).
 
     acc = rho*acc + (1-rho)*g^2 ;  w -= lr * g / (sqrt(acc) + eps) * bernoulli(lr_dropout)
+
+eps is leras' `np.finfo(np.float32).resolution` (1e-6), the constant SAEHD's optimizers add too.
 
 eps sits outside the root (as torch's RMSprop) but torch has no lr_dropout, and the state must map to
 DFL's `acc_*` slots in `XSeg_256_opt.npy`, so it is written out here. The Bernoulli keep-mask is drawn
@@ -13,12 +15,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neuface.train.optim import EPS
+
 
 class DFLRMSprop(torch.optim.Optimizer):
     """RMSprop with DFL's update rule; `acc` is keyed by parameter name so it maps to DFL's slot names."""
 
     def __init__(self, net: nn.Module, lr: float = 1e-4, rho: float = 0.9, lr_dropout: float = 0.3,
-                 eps: float = 1e-7):
+                 eps: float = EPS):
         self.params = dict(net.named_parameters())
         super().__init__(list(self.params.values()), {"lr": lr})
         self.lr, self.rho, self.lr_dropout, self.eps = lr, rho, lr_dropout, eps
