@@ -132,3 +132,23 @@ def test_live_model_workflow_in_one_command(sources: Path, model_fixtures: Path,
     assert "read in place from the zip" in out
     assert _hashes(sources) == before
     assert (ws / "model" / "pretrained_SAEHD_model.dfm").is_file()
+
+
+def test_merge_after_run_takes_the_dst_video_that_run_used(real_media: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]):
+    """`neuface run --src A.mp4 --dst B.mp4` then `neuface merge`: merge takes B.mp4 and says so."""
+    from neuface.extract.frames import resolve_video
+    from neuface.workspace import Side, Workspace
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "neuface.toml").write_text("[extract]\nfps = 2\n")
+    src, dst = real_media / "talking_head_d0.mp4", real_media / "talking_head_tpsmm.mp4"
+    assert main(["-w", str(ws), "run", "--src", str(src), "--dst", str(dst), "--until", "extract"]) == 0
+    capsys.readouterr()
+    assert resolve_video(Workspace.at(ws), Side.dst, None) == dst.resolve()
+    assert "the dst video of the last `neuface run`" in " ".join(capsys.readouterr().err.split())
+    # The merge command gets past the video (no model here is the next thing it reports).
+    assert main(["-w", str(ws), "merge"]) != 0
+    err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "talking_head_tpsmm.mp4" in err and "no VIDEO given and no data_dst" not in err

@@ -20,6 +20,7 @@ from pathlib import Path
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 CONFIG_NAME = "neuface.toml"
+RUN_STATE_NAME = ".neuface-run-state.json"  # what `neuface run` remembers (neuface.pipeline.state writes it)
 ENV_WORKSPACE = "NEUFACE_WORKSPACE"
 
 
@@ -81,6 +82,24 @@ class Workspace:
             p for p in self.root.iterdir()
             if p.is_file() and p.stem == stem and p.suffix.lower() in VIDEO_EXTENSIONS
         )
+
+    @property
+    def run_state_file(self) -> Path:
+        return self.root / RUN_STATE_NAME
+
+    def last_run_video(self, side: Side) -> Path | None:
+        """The video the last `neuface run` extracted for this side (its stamp), or None."""
+        import json
+
+        try:
+            stamps = json.loads(self.run_state_file.read_text(encoding="utf-8"))["stamps"]
+            video = stamps[f"extract {Side(side).value}"]["options"]["video"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(video, str) or not video:
+            return None
+        path = Path(video)
+        return path if path.is_absolute() else self.root / path
 
     def layout_dirs(self) -> list[Path]:
         """The folders an empty workspace has (what `clean` recreates)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neuface.atomic import remove_stale, staging_dir, stale_entries
-from neuface.console import RateTracker, make_progress, warn
+from neuface.console import RateTracker, info, make_progress, warn
 from neuface.errors import NeufaceError, UsageError
 from neuface.extract.formats import ImageFormat
 from neuface.extract.install import REPLACED_PREFIX, install_frames
@@ -39,11 +39,19 @@ class ExtractResult:
 
 
 def resolve_video(ws: Workspace, side: Side, video: Path | None) -> Path:
-    """The VIDEO argument, else the single `data_<side>.*` video in the workspace."""
+    """The VIDEO argument, else the single `data_<side>.*` video in the workspace, else the video the last
+    `neuface run` used for this side (`run --dst B.mp4` then `merge` works without naming B.mp4 again)."""
     if video is not None:
         return Path(video)
     found = ws.video_candidates(side)
     stem = f"data_{Side(side).value}"
+    last = ws.last_run_video(side) if not found else None
+    if last is not None:
+        if not last.is_file():
+            raise UsageError(f"no VIDEO given; the last `neuface run` used {last} for {Side(side).value}, which "
+                             "is gone: pass the video's path")
+        info(f"no VIDEO given: using {last}, the {Side(side).value} video of the last `neuface run`")
+        return last
     if not found:
         raise UsageError(f"no VIDEO given and no {stem}.* video in {ws.root}: pass the video's path, "
                          f"or put it at {ws.root / (stem + '.mp4')}")

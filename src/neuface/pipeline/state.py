@@ -19,8 +19,9 @@ from typing import Any
 
 from neuface.atomic import atomic_write_text
 from neuface.console import warn
+from neuface.workspace import RUN_STATE_NAME
 
-STATE_NAME = ".neuface-run-state.json"
+STATE_NAME = RUN_STATE_NAME
 STATE_VERSION = 1
 
 
