@@ -214,3 +214,20 @@ def test_training_loop_call_with_saehd_model(tmp_path: Path, ref_dir: Path, face
     assert (res.metadata["model_name"], res.metadata["iteration"], res.metadata["face_type"]) == ("me", "777", "wf")
     assert res.metadata["consent"] == "Both people consented."
     assert next(model.net.parameters()).dtype == torch.float32
+
+
+def test_mid_full_model_exports_with_face_type_mf(tmp_path: Path, ref_dir: Path, faces) -> None:
+    """A mid-full (`mf`) model's .dfm says `mf`; DFL's long names (`midfull_face`, what DFL writes in aligned
+    faces) map through the one FaceType table, for every face type a model can have."""
+    from neuface.faceset.facetype import FaceType
+    from neuface.train.model_folder import find_model, load_model
+
+    model_dir = _dfl_model_folder(tmp_path / "ws", ref_dir, face_type="mf")
+    model = load_model(find_model(model_dir, "me"), device="cpu", training=False)
+    res = export_dfm(model, tmp_path / "me.dfm", name="me", probe_faces=faces[:1])
+    props = {p.key: p.value for p in onnx.load(str(res.path)).metadata_props}
+    assert props["face_type"] == res.metadata["face_type"] == "mf"
+    for ft in (FaceType.HALF, FaceType.MID_FULL, FaceType.FULL, FaceType.WHOLE_FACE, FaceType.HEAD):
+        for name in (ft.dfl_name, ft.short_name, ft.short_name.upper()):
+            assert Provenance.from_state("m", {"face_type": name}, 1).face_type == ft.short_name, name
+    assert Provenance.from_state("m", {"face_type": "midfull_face"}, 1).face_type == "mf"

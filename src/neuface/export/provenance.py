@@ -13,14 +13,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from neuface import __version__
-
-# DFL's long face-type names, normalised to the short ones users type.
-_FACE_TYPE_SHORT = {"half_face": "h", "mid_full_face": "mf", "full_face": "f", "whole_face": "wf", "head": "head"}
+from neuface.errors import UsageError
+from neuface.faceset.facetype import FaceType
 
 
 def short_face_type(face_type: str) -> str:
+    """DFL's long face-type names (`midfull_face`) and short codes (`MF`) as the short code (`mf`);
+    anything else (even empty) is kept as written, lower-cased: provenance records, it does not judge."""
     ft = str(face_type).strip().lower()
-    return _FACE_TYPE_SHORT.get(ft, ft)
+    try:
+        return FaceType.from_string(ft).short_name
+    except UsageError:
+        return ft
 
 
 @dataclass
