@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from neuface import __version__
 from neuface.commands._context import AppState
@@ -25,8 +26,31 @@ from neuface.workspace import ENV_WORKSPACE, Workspace
 COMMANDS = ("extract", "detect", "sort", "mask", "pack", "unpack", "train", "export",
             "merge", "run", "demo", "clean", "doctor")
 
+
+
+def _no_value_placeholder(params: list) -> list:
+    """Flags (`--quiet`, `--dry-run`, `--help`) and counters (`-v`) take no value: typer 0.29's help still shows
+    their type (`<bool>`, `<int>`), which reads as if they did. An empty metavar leaves that column blank
+    (error messages name options by their flags, not their metavar)."""
+    for p in params:
+        if isinstance(p, TyperOption) and (p.is_flag or p.count) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: typer.Context) -> list:
+        return _no_value_placeholder(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: typer.Context) -> list:
+        return _no_value_placeholder(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="neuface",
+    cls=_Group,
     help="From raw video to a live-ready DeepFaceLive .dfm, compatible with DeepFaceLab's files.\n\n"
          "Each subcommand replaces one DFL script; options can also be set in <workspace>/neuface.toml "
          "(flags win).",
@@ -53,7 +77,8 @@ def root(
         help="Compute device: auto|cpu|cuda|cuda:N. Default: auto (CUDA when available).")] = None,
     precision: Annotated[str | None, typer.Option(
         help="Mixed precision: auto|fp32|bf16|fp16. Default: auto (bf16 where native).")] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More output.")] = 0,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False,
+                                                 help="More output.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
@@ -77,7 +102,7 @@ def root(
 def _register() -> None:
     for name in COMMANDS:
         module = importlib.import_module(f"neuface.commands.{name}")
-        settings = dict(getattr(module, "COMMAND_SETTINGS", {}))
+        settings = {"cls": _Command, **getattr(module, "COMMAND_SETTINGS", {})}
         app.command(name, **settings)(module.command)
 
 
