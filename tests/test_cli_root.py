@@ -86,3 +86,23 @@ def test_errors_and_warnings_print_bracketed_text_literally() -> None:
         warn("[sort.dst] is ignored")
     text = cap.get()
     assert "[train] target-iter" in text and "[sort.dst] is ignored" in text
+
+
+def test_info_detail_and_progress_print_bracketed_text_literally() -> None:
+    """Paths and install hints (`neuface[cpu]`, `clip [1].mp4`) are text, not rich markup, at every level."""
+    from neuface.console import console, detail, info, make_progress, set_verbosity, verbosity
+
+    level = verbosity()
+    set_verbosity(1)
+    try:
+        with console.capture() as cap:
+            info("pip install 'neuface[cpu]' (or 'neuface[gpu]' on CUDA)")
+            info("[sort.dst] is ignored", style="dim")
+            detail("wrote clip [1].mp4 [bold]")
+            with make_progress() as progress:
+                progress.add_task("merge clip[cpu].mp4", total=1, rate="")
+    finally:
+        set_verbosity(level)
+    text = cap.get()
+    assert "'neuface[cpu]' (or 'neuface[gpu]' on CUDA)" in text and "[sort.dst] is ignored" in text
+    assert "clip [1].mp4 [bold]" in text and "merge clip[cpu].mp4" in text

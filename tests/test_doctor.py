@@ -129,3 +129,13 @@ def test_cli_bad_precision_exits_1(ws: Workspace, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["usable"] is False
     assert any(c["status"] == FAIL and "fp8" in c["value"] for c in data["checks"])
+
+
+def test_table_prints_install_hints_with_brackets(capsys) -> None:
+    """A check's value such as `pip install 'neuface[cpu]'` is printed as written, not read as rich markup."""
+    from neuface.doctor import Check, DoctorReport, render
+
+    hint = "onnxruntime is not installed: pip install 'neuface[cpu]' (or 'neuface[gpu]' on CUDA)"
+    render(DoctorReport([Check("versions", "onnx[runtime]", hint, FAIL)]))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "'neuface[cpu]' (or 'neuface[gpu]' on CUDA)" in out and "onnx[runtime]" in out

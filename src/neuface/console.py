@@ -33,16 +33,17 @@ def verbosity() -> int:
     return _verbosity
 
 
-def info(msg: str) -> None:
-    """Normal progress messages (hidden by -q)."""
+def info(msg: str, *, style: str | None = None) -> None:
+    """Normal progress messages (hidden by -q), printed literally: paths and `[train]`-style table names
+    are not rich markup. `style` (e.g. "dim") styles the whole message."""
     if _verbosity >= 0:
-        console.print(msg)
+        console.print(escape(msg), style=style)
 
 
 def detail(msg: str) -> None:
-    """Extra detail (shown with -v)."""
+    """Extra detail (shown with -v), printed literally and dimmed."""
     if _verbosity >= 1:
-        console.print(f"[dim]{msg}[/dim]")
+        console.print(escape(msg), style="dim")
 
 
 def warn(msg: str) -> None:
@@ -57,7 +58,7 @@ def error(msg: str) -> None:
 def make_progress(unit: str = "it") -> Progress:
     """A progress bar with count, rate in `unit`/s, elapsed and ETA; silent with -q or no terminal."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # descriptions name files
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),

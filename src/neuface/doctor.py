@@ -195,6 +195,7 @@ STATUS_STYLE = {OK: "[green]ok[/green]", INFO: "[cyan]info[/cyan]", WARN: "[yell
 def render(report: DoctorReport) -> None:
     """Print the report as one table per section on stdout (it is the command's output)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     out = Console(highlight=False)
@@ -207,7 +208,7 @@ def render(report: DoctorReport) -> None:
         table.add_column("name", style="bold", no_wrap=True)
         table.add_column("value", overflow="fold")
         for c in checks:
-            table.add_row(STATUS_STYLE[c.status], c.name, c.value)
+            table.add_row(STATUS_STYLE[c.status], escape(c.name), escape(c.value))  # values quote 'neuface[cpu]'
         out.print(table)
     verdict = ("[green]usable[/green]" if report.usable
                else f"[bold red]not usable[/bold red] ({len(report.failures)} failed)")

@@ -25,8 +25,6 @@ def command(
         min=1, help="Train to this iteration instead of the demo's 60 (raise it to watch the swap improve).",
         show_default=False)] = None,
 ) -> None:
-    from rich.markup import escape
-
     from neuface.console import info
     from neuface.pipeline.demo import run_demo
     from neuface.pipeline.runner import print_summary
@@ -34,7 +32,7 @@ def command(
     st = app_state(ctx)
     res = run_demo(out, device=st.device, precision=st.precision, target_iter=target_iter)
     print_summary(res.run)
-    info(escape(res.check_lines[0]) + " (neuface export --check)")
+    info(res.check_lines[0] + " (neuface export --check)")
     info(f"demo finished in {res.seconds:.0f} s")
     info(f"  model:   {res.dfm}  (load it in DeepFaceLive's Face Swapper)")
     info(f"  preview: {res.preview}  (dst face | swapped | mask | blended, run through the .dfm)")

@@ -7,9 +7,10 @@ stored value (an existing model) or DFL's default (a new one), so a flag always 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 COMMAND_SETTINGS = {
     "help": "Train the SAEHD (or XSeg) model (DFL 5_train). Saves every --save-every-min minutes, at backups, "
@@ -21,7 +22,10 @@ _TRAIN = "Training options (can change between runs)"
 _RUN = "Run control"
 _XSEG = "XSeg (with --kind xseg)"
 
-Opt = typer.Option
+def Opt(*param_decls: str, help: str | None = None, **kwargs: Any) -> Any:  # noqa: A002, N802
+    """typer.Option whose help is plain text: the help renders as rich markup, where `[default: 128]` is a tag
+    and vanished."""
+    return typer.Option(*param_decls, help=None if help is None else escape(help), **kwargs)
 
 
 def command(

@@ -181,7 +181,7 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
             if not decision.run:
                 rec.status, rec.reason = decision.status, decision.reason
                 journal.log(f"{step.key}: {decision.status}: {decision.reason}")
-                info(f"[dim]{escape(label)}: {decision.status} - {escape(decision.reason)}[/dim]")
+                info(f"{label}: {decision.status} - {decision.reason}", style="dim")
                 continue
             rec.status, rec.reason, rec.started = "running", decision.reason, time.time()
             journal.log(f"{step.key}: started ({decision.reason})")
