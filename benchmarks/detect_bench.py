@@ -9,8 +9,14 @@ imports, model load; paid once per worker, in parallel) is timed on its own so i
 pipeline's total.
 
     python benchmarks/detect_bench.py [--frames 354] [--backend dlib] [--video PATH] [--size WxH]
+    python benchmarks/detect_bench.py --compare-1080p [--frames 12] [--device cpu|cuda] [--batch-size 8]
 
 `--size 1920x1080` upscales the clip's frames to 1080p (for the GPU figure in the README).
+
+`--compare-1080p`: the default backend (retinaface) against dlib HOG in the same run, one frame at a time
+in one process, on 1920x1080 frames built from the real group photos (each photo filling the frame, faces
+~100 px, and 2x2 grids of photos, faces ~50 px): frames/s and faces found by each (68 points included,
+identity off). With `--device cuda` the default backend also runs batched (`detect_batch`).
 """
 
 from __future__ import annotations
@@ -79,20 +85,91 @@ def worker_startup(cfg: DetectConfig, out: Path) -> float:
         return time.perf_counter() - t0
 
 
+GROUP_PHOTOS = DEFAULT_VIDEO.parent / "group_photos"
+
+
+def _fit(img, w: int, h: int):
+    """`img` scaled to fit (w, h), centred on black."""
+    import numpy as np
+
+    s = min(w / img.shape[1], h / img.shape[0])
+    r = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - r.shape[0]) // 2, (w - r.shape[1]) // 2
+    out[y:y + r.shape[0], x:x + r.shape[1]] = r
+    return out
+
+
+def frames_1080p(count: int) -> list:
+    """1920x1080 frames from the VOC group photos: one photo filling the frame, then a 2x2 grid, in turn."""
+    import numpy as np
+
+    photos = [cv2.imread(str(p)) for p in sorted(GROUP_PHOTOS.glob("20*.jpg"))]
+    out = []
+    for i in range(count):
+        if i % 2 == 0:
+            out.append(_fit(photos[(i // 2) % len(photos)], 1920, 1080))
+        else:
+            cells = [_fit(photos[(i + k) % len(photos)], 960, 540) for k in range(4)]
+            out.append(np.vstack([np.hstack(cells[:2]), np.hstack(cells[2:])]))
+    return out
+
+
+def _rate(backend, frames: list, batch: int = 1) -> tuple[int, float]:
+    """(faces found, frames/s); one warm-up frame first (session and model start-up are not the point)."""
+    backend.detect_batch(frames[:batch])
+    t0 = time.perf_counter()
+    faces = 0
+    for i in range(0, len(frames), batch):
+        faces += sum(len(f) for f in backend.detect_batch(frames[i:i + batch]))
+    return faces, len(frames) / (time.perf_counter() - t0)
+
+
+def compare_1080p(count: int, device: str, batch_size: int) -> None:
+    from neuface.detect.backends import DetectOptions, create_backend, registry
+
+    frames = frames_1080p(count)
+    opts = DetectOptions(with_embeddings=False)
+    default = registry.resolve("auto")
+    print(f"{count} frames 1920x1080 from {GROUP_PHOTOS.name}/, {cpu_cores()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}; default backend {default}", flush=True)
+    hog_faces, hog_fps = _rate(create_backend("dlib", opts), frames)
+    print(f"dlib HOG (CPU): {hog_faces} faces, {hog_fps:.2f} frames/s", flush=True)
+    ours = create_backend(default, opts, device="cpu")
+    faces, fps = _rate(ours, frames)
+    print(f"{default} (CPU): {faces} faces, {fps:.2f} frames/s = {fps / hog_fps:.2f}x dlib HOG "
+          f"(goal >= 3x while finding more faces)", flush=True)
+    if device.startswith("cuda"):
+        gpu = create_backend(default, opts, device=device)
+        if not gpu.prefers_batches:
+            print(f"{default} on {device}: onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
+            return
+        faces, fps = _rate(gpu, frames, batch_size)
+        print(f"{default} ({device}, batches of {batch_size}): {faces} faces, {fps:.2f} frames/s "
+              f"(68-point landmarks still on the CPU)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=354, help="frames to use (default: the whole clip)")
+    ap.add_argument("--frames", type=int, default=None,
+                    help="frames to use (default: the whole clip; 12 with --compare-1080p)")
     ap.add_argument("--backend", default="dlib")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     ap.add_argument("--size", default=None, help="WxH to resize frames to, e.g. 1920x1080")
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--compare-1080p", action="store_true", help="default backend vs dlib HOG on 1080p frames")
+    ap.add_argument("--batch-size", type=int, default=8, help="--compare-1080p on CUDA: frames per batch")
     args = ap.parse_args()
+    if args.compare_1080p:
+        set_verbosity(-1)
+        compare_1080p(args.frames or 12, args.device, args.batch_size)
+        return 0
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
     set_verbosity(-1)
     with tempfile.TemporaryDirectory(prefix="detect-bench-") as tmp:
         ws = Workspace.at(Path(tmp) / "ws")
-        n = write_frames(args.video, ws.frames_dir(Side.src), args.frames, size)
+        n = write_frames(args.video, ws.frames_dir(Side.src), args.frames or 354, size)
         frames = sorted(ws.frames_dir(Side.src).glob("*.jpg"))
         cfg = DetectConfig(backend=args.backend, device=args.device, debug=False)
         print(f"{n} frames of {args.video.name}{f' at {args.size}' if size else ''}, backend {args.backend}, "

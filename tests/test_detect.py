@@ -135,7 +135,7 @@ def test_detection_scale(h, w, factor, up):
 
 
 def test_cnn_detector_finds_face(dfl_fixtures):
-    backend = create_backend("dlib", DetectOptions(with_embeddings=False), dlib_detector="cnn")
+    backend = create_backend("dlib-cnn", DetectOptions(with_embeddings=False))
     img = load_frame(dfl_fixtures / "frames" / "t1.jpg")
     small = cv2.resize(img, (400, 276))  # small keeps the test short: the CNN runs on the 2x upsampled frame
     assert len(backend.detect(small)) >= 3

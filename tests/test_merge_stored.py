@@ -41,8 +41,8 @@ def test_stored_alignments_match_detection_and_honour_curation(tmp_path, workspa
     assert stored_alignments_reason(ws, CLIP_FRAMES, inputs[0][:, ::-1]) is not None  # another video
 
     detected = tmp_path / "detected"
-    assert main(["--workspace", str(ws.root), "merge", "--faces", "detect", "--frames-dir", str(detected),
-                 *common]) == 0
+    assert main(["--workspace", str(ws.root), "merge", "--faces", "detect", "--backend", "dlib",  # as stored
+                 "--frames-dir", str(detected), *common]) == 0
     aligned = ws.aligned_dir(Side.dst)
     removed = sorted(aligned.glob("00003_*.jpg"))
     assert removed

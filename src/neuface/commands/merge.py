@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from neuface.commands._context import app_state
+from neuface.detect.backends.registry import help_text as backend_help
 
 COMMAND_SETTINGS = {
     "help": "Apply a model (.dfm or SAEHD model folder) to a dst video: swapped video with the dst's frame rate "
@@ -64,7 +65,7 @@ def command(
     faces: Annotated[str, typer.Option(
         "--faces", help="auto (stored alignments when every frame was extracted, else detect) | stored | detect.")
     ] = "auto",
-    backend: Annotated[str, typer.Option("--backend", help="Detector for on-the-fly faces: auto|dlib|insightface.")
+    backend: Annotated[str, typer.Option("--backend", help="Detector for on-the-fly faces: " + backend_help())
                        ] = "auto",
     max_faces: Annotated[int, typer.Option("--max-faces", min=0, help="Detected faces per frame, largest first "
                                                                        "(0 = all).")] = 0,

@@ -22,21 +22,14 @@ DEFAULT_IDENTITY_MODEL = "dlib_resnet_v1"
 _cache: dict[str, Any] = {}
 
 
-def _dlib_backend():
-    if "dlib" not in _cache:
-        from neuface.detect.backends.base import DetectOptions
-        from neuface.detect.backends.dlib_backend import DlibBackend
+def _backend_for(model: str):
+    """The (cached) backend whose recognition model writes `model` vectors, as the registry says."""
+    from neuface.detect.backends import DetectOptions, create_backend, registry
 
-        _cache["dlib"] = DlibBackend(DetectOptions(with_embeddings=True))
-    return _cache["dlib"]
-
-
-def _arcface_backend():
-    if "arcface" not in _cache:
-        from neuface.detect.backends.insightface_backend import InsightfaceBackend
-
-        _cache["arcface"] = InsightfaceBackend()
-    return _cache["arcface"]
+    name = registry.identity_backend_name(model)
+    if name not in _cache:
+        _cache[name] = create_backend(name, DetectOptions(with_embeddings=True))
+    return _cache[name]
 
 
 def compute_identity_embedding(face_bgr: np.ndarray, landmarks: np.ndarray | None = None,
@@ -44,17 +37,12 @@ def compute_identity_embedding(face_bgr: np.ndarray, landmarks: np.ndarray | Non
     """Identity vector (float32, unit length) of the face in `face_bgr`, or None when no face is found.
 
     landmarks: the face's 68 points in `face_bgr` pixels (an aligned face's `meta.landmarks`); when None,
-    dlib finds the face first. model: "dlib_resnet_v1" (128-d, always available) or "arcface_w600k_r50"
-    (512-d, needs the insightface buffalo_l pack).
+    the default identity model's backend finds the face first. model: "dlib_resnet_v1" (128-d, always
+    available) or "arcface_w600k_r50" (512-d, needs the insightface buffalo_l pack).
     """
-    if model == "arcface_w600k_r50":
-        backend = _arcface_backend()
-    elif model == DEFAULT_IDENTITY_MODEL:
-        backend = _dlib_backend()
-    else:
-        raise ValueError(f"unknown identity model {model!r}")
+    backend = _backend_for(model)
     if landmarks is None:
-        faces = _dlib_backend().detect(face_bgr)
+        faces = _backend_for(DEFAULT_IDENTITY_MODEL).detect(face_bgr)
         faces = [f for f in faces if f.landmarks is not None]
         if not faces:
             return None

@@ -30,7 +30,7 @@ import numpy as np
 from neuface.atomic import atomic_write_bytes, staging_dir
 from neuface.console import RateTracker, detail, info, make_progress, warn
 from neuface.detect.align import FACE_TYPE_PADDING, face_type_name
-from neuface.detect.backends import Backend, DetectOptions, create_backend, resolve_backend
+from neuface.detect.backends import Backend, DetectOptions, create_backend, registry, resolve_backend
 from neuface.detect.debug import DebugFace, draw_debug, encode_debug
 from neuface.detect.faces import align_faces, default_size, select_faces
 from neuface.detect.frames import FrameError, list_frames, load_frame
@@ -40,8 +40,6 @@ from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
 
 # With --workers 0 (auto), fewer frames than this run in one process (pool start-up would cost more).
 MIN_FRAMES_FOR_POOL = 16
-# Threshold offset for the retry of --redo-deleted-debug (dlib HOG scores; SCRFD probabilities differ).
-REDO_THRESHOLD_OFFSET = {"dlib": -0.4, "insightface": -0.2}
 
 
 @dataclass(frozen=True)
@@ -161,19 +159,20 @@ def _work(path: Path) -> FrameResult:
 
 
 def make_backends(cfg: DetectConfig, redo: bool = False, threads: int | None = None) -> list[Backend]:
-    """The backend (plus, for redo, a lower-threshold retry and the other backend) for a run."""
+    """The backend for a run; for redo, that backend at its lower retry threshold, then its registered
+    fallback backend (at the fallback's own threshold) when one is available."""
     name = resolve_backend(cfg.backend, cfg.models_dir)
-    opts = DetectOptions(with_embeddings=cfg.identity)
+
+    def make(backend: str, offset: float = 0.0) -> Backend:
+        opts = DetectOptions(threshold_offset=offset, with_embeddings=cfg.identity)
+        return create_backend(backend, opts, cfg.models_dir, cfg.device, threads)
+
     if not redo:
-        return [create_backend(name, opts, cfg.models_dir, cfg.device, threads)]
-    low = DetectOptions(threshold_offset=REDO_THRESHOLD_OFFSET[name], with_embeddings=cfg.identity)
-    chain = [create_backend(name, low, cfg.models_dir, cfg.device, threads)]
-    if name == "dlib":
-        other = "insightface" if resolve_backend("auto", cfg.models_dir) == "insightface" else None
-        chain.append(create_backend(other, opts, cfg.models_dir, cfg.device, threads) if other
-                     else create_backend("dlib", opts, dlib_detector="cnn"))
-    else:
-        chain.append(create_backend("dlib", low))
+        return [make(name)]
+    chain = [make(name, registry.get(name).redo_threshold_offset)]
+    fallback = registry.redo_fallback(name, cfg.models_dir)
+    if fallback is not None:
+        chain.append(make(fallback))
     return chain
 
 
@@ -243,7 +242,7 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
         workers = cfg.workers or (cpu_cores() if len(frames) >= MIN_FRAMES_FOR_POOL else 1)
     workers = max(1, min(workers, len(frames)))
     name = resolve_backend(cfg.backend, cfg.models_dir)
-    if _uses_gpu(name, cfg.device):
+    if registry.uses_gpu(name, cfg.device):
         processor = FrameProcessor(make_backends(cfg, redo), cfg, out_dir, debug_dir)
         return _run_batched(processor, frames, cfg.batch_size)
     if workers == 1:
@@ -259,15 +258,6 @@ def cpu_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _uses_gpu(backend: str, device: str) -> bool:
-    """True when the backend will run on CUDA (insightface with onnxruntime-gpu), without loading it."""
-    if backend != "insightface":
-        return False
-    from neuface.runtime import ort_providers
-
-    return any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in ort_providers(device))
 
 
 # ------------------------------------------------------------------ folders and safety

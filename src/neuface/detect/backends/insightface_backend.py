@@ -12,22 +12,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from neuface.detect.align import umeyama
+from neuface.detect.backends import registry
 from neuface.detect.backends.base import Backend, DetectedFace, DetectOptions
 from neuface.detect.weights import (
     BUFFALO_DETECTOR,
     BUFFALO_LANDMARKS,
     BUFFALO_RECOGNITION,
     buffalo_filename,
+    find_buffalo,
     require_buffalo,
 )
+from neuface.weights import INSIGHTFACE_LICENCE
 
 DET_SIZE = 640
 DET_THRESHOLD = 0.5
 NMS_THRESHOLD = 0.4
+IDENTITY_MODEL = "arcface_w600k_r50"
+# SCRFD probabilities: 0.5 - 0.2 for the redo retry.
+REDO_THRESHOLD_OFFSET = -0.2
 
 # ArcFace's 112x112 five-point template (eye centres, nose tip, mouth corners).
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -38,6 +43,8 @@ ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 7
 
 def letterbox(image: np.ndarray, size: int = DET_SIZE) -> tuple[np.ndarray, float]:
     """Resize keeping aspect so the long side is `size`, pad bottom/right with black; returns (img, scale)."""
+    import cv2
+
     h, w = image.shape[:2]
     if h > w:
         new_h, new_w = size, int(size * w / h)
@@ -151,6 +158,8 @@ def landmark_crop_matrix(box: np.ndarray, input_size: int) -> np.ndarray:
 def landmarks_from_prediction(pred: np.ndarray, crop_mat: np.ndarray, input_size: int,
                               num_points: int = 68) -> np.ndarray:
     """1k3d68 output (flat, 3D or 2D, values in [-1, 1] crop units) -> (68, 2) float64 frame pixels."""
+    import cv2
+
     flat = np.asarray(pred, dtype=np.float64).reshape(-1)
     dims = 3 if flat.size >= 3000 else 2
     pts = flat.reshape(-1, dims)[-num_points:, :2].copy()
@@ -191,7 +200,7 @@ class InsightfaceBackend(Backend):
     """SCRFD + 1k3d68 (+ ArcFace) from the buffalo_l pack, via onnxruntime."""
 
     name = "insightface"
-    identity_model = "arcface_w600k_r50"
+    identity_model = IDENTITY_MODEL
 
     def __init__(self, options: DetectOptions | None = None, models_dir: Path | None = None,
                  device: str = "auto", threads: int | None = None):
@@ -231,6 +240,8 @@ class InsightfaceBackend(Backend):
         return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
+        import cv2
+
         per_image = [self._boxes(img) for img in images]
         jobs: list[tuple[int, np.ndarray, np.ndarray]] = []  # (image index, box+score, crop matrix)
         crops: list[np.ndarray] = []
@@ -261,7 +272,18 @@ class InsightfaceBackend(Backend):
 
     def embed(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """ArcFace vector of the face with these 68 landmarks (pixel space of `image`, BGR)."""
+        import cv2
+
         if self._rec is None:
             raise RuntimeError("w600k_r50.onnx missing from the buffalo_l pack")
         chip = cv2.warpAffine(image, arcface_matrix(five_points_from_68(landmarks)), (112, 112))
         return self._embeddings([chip])[0]
+
+
+registry.register(registry.BackendSpec(
+    name="insightface", summary="buffalo_l pack, non-commercial",
+    factory=lambda a: InsightfaceBackend(a.options, models_dir=a.models_dir, device=a.device, threads=a.threads),
+    available=lambda models_dir: find_buffalo(models_dir) is not None,
+    unavailable_hint="put the buffalo_l pack in ~/.insightface/models/buffalo_l or pass --models DIR",
+    runs_on_gpu=registry.ort_runs_on_cuda, licence=INSIGHTFACE_LICENCE, identity_model=IDENTITY_MODEL,
+    redo_threshold_offset=REDO_THRESHOLD_OFFSET, redo_fallbacks=("retinaface", "dlib"), auto_rank=0))
