@@ -266,17 +266,14 @@ def test_absdiff_chain(tmp_path, face_template, similar):
     assert sort_and_read(tmp_path, folder, *args) == ([names[i] for i in order], [])
 
 
-@pytest.mark.parametrize("method", ["final", "final-fast"])
-def test_best_faces_one_per_yaw_bin(tmp_path, face_template, method):
-    """--target 65 gives one face per yaw bin: the most dissimilar of the bin's 10 sharpest."""
+def _final_inputs(folder: Path, method: str) -> dict[str, tuple[float, float, np.ndarray]]:
+    """{name: (yaw, sharpness or rect area, grey histogram)} for the DFL faces, computed as DFL does."""
     from neuface.sort.cpbd import estimate_sharpness
 
-    folder = face_template["mixed"]
-    names = [n for n in sorted(p.name for p in folder.iterdir()) if n != NON_DFL]
-    edges = np.linspace(-1.2, 1.2, 128)
-    bins: dict[int, list[str]] = {}
-    info = {}
-    for n in names:
+    out = {}
+    for n in sorted(p.name for p in folder.iterdir()):
+        if n == NON_DFL:
+            continue
         p = folder / n
         meta = read_meta(p)
         img = _image(p)
@@ -287,17 +284,49 @@ def test_best_faces_one_per_yaw_bin(tmp_path, face_template, method):
             l, t, r, b = (float(v) for v in meta.source_rect)
             sharp = abs((r - l) * (b - t))
         hist = cv2.calcHist([cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)], [0], None, [256], [0, 256])
-        info[n] = (sharp, hist)
+        out[n] = (float(yaw), sharp, hist)
+    return out
+
+
+def _pick_one(members: list[str], info: dict[str, tuple[float, float, np.ndarray]]) -> str:
+    """DFL's pick for a yaw bin with one face to keep: of the 10 sharpest, the most dissimilar histogram."""
+    top = sorted(members, key=lambda n: info[n][1], reverse=True)[:10]
+    dis = {n: sum(_bhatt(info[n][2], info[m][2]) for m in top if m != n) for n in top}
+    return sorted(top, key=lambda n: dis[n], reverse=True)[0]
+
+
+@pytest.mark.parametrize("method", ["final", "final-fast"])
+def test_best_faces_one_per_yaw_bin(tmp_path, face_template, method):
+    """--target 128 (DFL's rule from 128 on): one face per yaw bin, the most dissimilar of the bin's 10 sharpest."""
+    folder = face_template["mixed"]
+    info = _final_inputs(folder, method)
+    edges = np.linspace(-1.2, 1.2, 128)
+    bins: dict[int, list[str]] = {}
+    for n, (yaw, _, _) in info.items():
         g = int(np.clip(np.searchsorted(edges, -yaw, side="right") - 1, 0, 127))
         bins.setdefault(g, []).append(n)
-    expected = []
-    for g in sorted(bins):
-        top = sorted(bins[g], key=lambda n: info[n][0], reverse=True)[:10]
-        dis = {n: sum(_bhatt(info[n][1], info[m][1]) for m in top if m != n) for n in top}
-        expected.append(sorted(top, key=lambda n: dis[n], reverse=True)[0])
-    kept, trash = sort_and_read(tmp_path, folder, "--by", method, "--target", "65")
+    expected = [_pick_one(bins[g], info) for g in sorted(bins)]
+    kept, trash = sort_and_read(tmp_path, folder, "--by", method, "--target", "128")
     assert kept == expected
-    assert trash == sorted(set(names + [NON_DFL]) - set(expected))
+    assert trash == sorted((set(info) | {NON_DFL}) - set(expected))
+
+
+@pytest.mark.parametrize(("method", "target"), [("final", 5), ("final-fast", 1), ("final", 1000 // 9)])
+def test_best_faces_small_target_keeps_that_many_spread_over_yaw(tmp_path, face_template, method, target):
+    """Below 128 (where DFL's round(target/128) per bin keeps nothing or too many): `target` equal-count groups
+    of neighbouring yaws, one face from each by DFL's one-per-bin rule; more than the faces keeps them all."""
+    folder = face_template["mixed"]
+    info = _final_inputs(folder, method)
+    by_yaw = sorted(info, key=lambda n: -info[n][0])  # DFL bins on -yaw; file order on ties
+    k = min(target, len(by_yaw))
+    size, extra = divmod(len(by_yaw), k)  # the first `extra` groups hold one more (numpy.array_split's split)
+    bounds = [g * size + min(g, extra) for g in range(k + 1)]
+    expected = [_pick_one(by_yaw[bounds[g]:bounds[g + 1]], info) for g in range(k)]
+    kept, trash = sort_and_read(tmp_path, folder, "--by", method, "--target", str(target))
+    assert kept == expected and len(kept) == k
+    assert trash == sorted((set(info) | {NON_DFL}) - set(expected))
+    yaws = [-info[n][0] for n in kept]
+    assert yaws == sorted(yaws)  # one face per group, in yaw order
 
 
 def test_best_faces_default_target_keeps_a_small_set(tmp_path, face_template):

@@ -79,8 +79,8 @@ def test_refuses_pak_no_tty_and_bad_names(tmp_path, face_template, capsys):
     assert "0 blur" in capsys.readouterr().err
     assert main_rc(ws) == 2  # no --by and no terminal (pytest's stdin)
     assert "choose a method with --by" in capsys.readouterr().err
-    assert main_rc(ws, "--by", "final", "--target", "40") == 2  # refused before any face is measured
-    assert "at least 65" in capsys.readouterr().err
+    assert main_rc(ws, "--by", "final", "--target", "0") == 2  # refused before any face is measured
+    assert "keep at least 1 face" in capsys.readouterr().err
     aligned = ws / "data_src" / "aligned"
     (aligned / "faceset.pak").write_bytes(b"pak")
     before = {p.name: sha(p) for p in aligned.iterdir()}

@@ -39,7 +39,8 @@ def command(
     side: Annotated[Side, typer.Argument(help="Which faces: src or dst (data_<side>/aligned/).")],
     by: Annotated[str | None, typer.Option("--by", help=METHOD_HELP, show_default=False)] = None,
     target: Annotated[int, typer.Option(
-        help="final/final-fast: about how many faces to keep (the rest go to aligned_trash/).")] = 2000,
+        help="final/final-fast: about how many faces to keep, exactly that many below 128 (the rest go to "
+             "aligned_trash/).")] = 2000,
     dissimilar: Annotated[bool, typer.Option(
         "--dissimilar", help="absdiff: chain to the most different face instead of the most similar.")] = False,
     dry_run: Annotated[bool, typer.Option(

@@ -3,6 +3,12 @@
 Faces are binned by yaw (128 bins), the sharpest 10×per-bin of each bin survive, each yaw bin is split into
 pitch bins, faces in a pitch bin are ranked by how different their histogram is from the bin's others, and
 faces are taken round-robin across the pitch bins. Everything not picked goes to the trash.
+
+DFL's rule keeps round(target/128) faces per yaw bin, so a target below 65 keeps nothing and one below 128
+keeps up to 128. neuface uses it from 128 on; below that (`sort_few`) the faces, ordered by yaw, are cut into
+`target` groups of (nearly) equal size and each group gives one face by the same rule as a DFL bin with one
+face to pick (of its 10 sharpest, the one whose histogram differs most from the others'): exactly `target`
+faces (or all of them, when there are fewer), spread over the yaw range the faceset has.
 """
 
 from __future__ import annotations
@@ -34,15 +40,40 @@ def per_bin(target: int, yaw_counts: Sequence[int]) -> int:
 
 
 def check_target(target: int) -> None:
-    """Refuse a target that would pick no face per yaw bin (checked before any face is measured)."""
-    if round(target / YAW_BINS) < 1:
-        raise UsageError(f"--target {target} is too small: best-face sorting picks round(target/128) faces per "
-                         f"yaw bin, so the target must be at least {YAW_BINS // 2 + 1}")
+    """Refuse a target that keeps no face (checked before any face is measured)."""
+    if target < 1:
+        raise UsageError(f"--target {target}: keep at least 1 face")
+
+
+def _most_dissimilar_of_sharpest(members: list[int], values: Sequence) -> int:
+    """One face of a yaw bin with one face to pick (DFL: per = 1, one pitch bin): of the 10 sharpest, the one
+    whose histogram is the most different from the others' (the sharpest first on ties)."""
+    top = sorted(members, key=lambda i: values[i][0], reverse=True)[:10]
+    if len(top) == 1:
+        return top[0]
+    dissim = dissimilarity_scores([values[i][3] for i in top])
+    return top[int(np.argmax(dissim))]
+
+
+def sort_few(values: Sequence[tuple[float, float, float, np.ndarray] | None], target: int) -> Plan:
+    """Plan for `final` with a target below 128: `target` equal-count yaw groups, one face from each."""
+    check_target(target)
+    n = len(values)
+    scores: list[float | None] = [None if v is None else v[0] for v in values]
+    posed = [i for i in range(n) if values[i] is not None and not math.isnan(values[i][1])]
+    by_yaw = sorted(posed, key=lambda i: -values[i][1])  # DFL's order: by -yaw (stable: file order on ties)
+    groups = [g.tolist() for g in np.array_split(np.array(by_yaw, dtype=np.int64), min(target, len(by_yaw)))
+              if len(g)] if by_yaw else []
+    picked = [_most_dissimilar_of_sharpest(g, values) for g in groups]
+    chosen = set(picked)
+    return Plan(picked, [i for i in range(n) if i not in chosen], scores)
 
 
 def sort_best(values: Sequence[tuple[float, float, float, np.ndarray] | None], target: int) -> Plan:
     """Plan for `final`: `values[i]` is (sharpness, yaw, pitch, grey histogram), None for non-DFL files."""
     check_target(target)
+    if target < YAW_BINS:
+        return sort_few(values, target)
     n = len(values)
     dfl = [i for i in range(n) if values[i] is not None]
     scores: list[float | None] = [None if v is None else v[0] for v in values]
