@@ -9,7 +9,6 @@ import pytest
 
 from neuface.detect import weights as detect_weights
 from neuface.detect.backends import retinaface_decode as rd
-from neuface.detect.backends.retinaface_backend import hog_like_box
 from neuface.errors import UsageError
 
 needs_weights = pytest.mark.skipif(detect_weights.retinaface_path() is None,
@@ -77,11 +76,6 @@ def test_decode_threshold_nms_and_scale():
     np.testing.assert_allclose(kps[0], np.full((5, 2), [34, 32]))
     dets, kps = rd.decode(loc, conf, pts, prior, threshold=0.95)
     assert dets.shape == (0, 5) and kps.shape == (0, 5, 2)
-
-
-def test_hog_like_box():
-    # 100 x 120 box: width 111.5 about the centre, top + 15.12, bottom - 4.32
-    np.testing.assert_allclose(hog_like_box(np.array([0, 0, 100, 120])), [-5.75, 15.12, 105.75, 115.68])
 
 
 def test_weights_missing_and_broken(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import typer
 
 from neuface.commands._context import app_state
 from neuface.detect.backends.registry import help_text as backend_help
+from neuface.detect.landmarks import HELP as LANDMARKS_HELP
 from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
@@ -20,6 +21,7 @@ def command(
     ctx: typer.Context,
     side: Annotated[Side, typer.Argument(help="Which side: src (the face to learn) or dst (the footage).")],
     backend: Annotated[str, typer.Option(help=backend_help())] = "auto",
+    landmarks: Annotated[str, typer.Option(help=LANDMARKS_HELP)] = "auto",
     face_type: Annotated[str, typer.Option(
         help="h|mf|f|wf|head or DFL's half_face|midfull_face|full_face|whole_face|head.")] = "wf",
     size: Annotated[int | None, typer.Option(
@@ -47,7 +49,7 @@ def command(
     from neuface.detect.pipeline import DetectConfig, run_detect
 
     st = app_state(ctx)
-    cfg = DetectConfig(backend=backend, face_type=face_type, size=size, jpeg_quality=jpeg_quality,
+    cfg = DetectConfig(backend=backend, landmarks=landmarks, face_type=face_type, size=size, jpeg_quality=jpeg_quality,
                        max_faces=max_faces, min_face_size=min_face_size, debug=debug, identity=identity,
                        models_dir=models, device=st.device, workers=workers, batch_size=batch_size)
     run_detect(st.workspace, side, cfg, force=force, redo_deleted_debug=redo_deleted_debug)

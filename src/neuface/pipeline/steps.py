@@ -232,7 +232,8 @@ class ExtractStep(Step):
 
 class DetectStep(Step):
     stage = Stage.detect
-    OPTIONS = ("backend", "face_type", "size", "jpeg_quality", "max_faces", "min_face_size", "identity", "models")
+    OPTIONS = ("backend", "landmarks", "face_type", "size", "jpeg_quality", "max_faces", "min_face_size", "identity",
+               "models")
 
     def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
         assert self.side is not None
@@ -261,7 +262,7 @@ class DetectStep(Step):
         from neuface.detect.pipeline import DetectConfig, run_detect
 
         assert self.side is not None
-        cfg = DetectConfig(backend=p["backend"], face_type=p["face_type"], size=p["size"],
+        cfg = DetectConfig(backend=p["backend"], landmarks=p["landmarks"], face_type=p["face_type"], size=p["size"],
                            jpeg_quality=p["jpeg_quality"], max_faces=p["max_faces"], min_face_size=p["min_face_size"],
                            debug=p["debug"], identity=p["identity"], models_dir=p["models"], device=ctx.device,
                            workers=p["workers"], batch_size=p["batch_size"])

@@ -1,5 +1,5 @@
 """retinaface backend (the offline default): RetinaFace-mobilenet0.25 boxes + 5 points, a 68-point
-landmarker on each box, dlib's 128-d identity vectors.
+landmarker (`neuface.detect.landmarks`, fed the box and the 5 points) per face, dlib's 128-d identity vectors.
 
 RetinaFace is trained on WIDER FACE, so unlike dlib's HOG it finds turned (3/4) and small faces. The
 model is biubug6/Pytorch_Retinaface's mobilenet0.25 (MIT), as the ONNX bytes shipped in the
@@ -10,8 +10,6 @@ size are stacked into one batch, so `detect_batch` feeds a GPU whole batches.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
 from neuface.detect.backends import registry
@@ -19,8 +17,8 @@ from neuface.detect.backends import retinaface_decode as rd
 from neuface.detect.backends.base import Backend, DetectedFace, DetectOptions
 from neuface.detect.backends.dlib_backend import IDENTITY_MODEL, DlibIdentity, to_rgb
 from neuface.detect.backends.dlib_backend import LICENCE as DLIB_LICENCE
-from neuface.detect.weights import dlib_model, retinaface_onnx, retinaface_path
-from neuface.errors import UsageError
+from neuface.detect.landmarks import create_landmarker
+from neuface.detect.weights import retinaface_onnx, retinaface_path
 from neuface.weights import RETINAFACE_INSTALL, RETINAFACE_LICENCE
 
 # Long side of the network input. 640 px: faces down to ~16 px of input (the smallest prior) are found,
@@ -31,47 +29,6 @@ DET_SIZE = 640
 SCORE_THRESHOLD = 0.85
 # --redo-deleted-debug's retry: 0.5, biubug6's own visualisation threshold.
 REDO_THRESHOLD_OFFSET = -0.35
-
-# dlib's 68-point predictor was trained on dlib HOG boxes, which sit lower and narrower than RetinaFace's
-# (RetinaFace's include the forehead). Measured on 83 faces both found (group photos, 3 videos):
-# HOG box = RetinaFace box widened 11.5 % about its centre, top moved down 12.6 %, bottom up 3.6 % of
-# the box height (std 7-10 %).
-HOG_WIDTH = 1.115
-HOG_TOP = 0.126
-HOG_BOTTOM = -0.036
-
-
-class Landmarker(Protocol):
-    def landmarks(self, rgb: np.ndarray, rect: np.ndarray, kps5: np.ndarray | None) -> np.ndarray:
-        """(68, 2) float64 frame-pixel points of the face in `rect` (l, t, r, b)."""
-
-
-def hog_like_box(rect: np.ndarray) -> np.ndarray:
-    """A RetinaFace box moved to where dlib's HOG would put it (the box the 68-point predictor expects)."""
-    l, t, r, b = (float(v) for v in rect[:4])
-    w, h, cx = r - l, b - t, (l + r) / 2
-    return np.array([cx - w * HOG_WIDTH / 2, t + h * HOG_TOP, cx + w * HOG_WIDTH / 2, b + h * HOG_BOTTOM])
-
-
-class _DlibBoxLandmarker:
-    """dlib's 68-point predictor on the HOG-like box (until a landmarker that uses the 5 points exists)."""
-
-    def __init__(self):
-        import dlib
-
-        self._dlib = dlib
-        self._predictor = dlib.shape_predictor(str(dlib_model("dlib.landmarks68")))
-
-    def landmarks(self, rgb: np.ndarray, rect: np.ndarray, kps5: np.ndarray | None) -> np.ndarray:
-        box = self._dlib.rectangle(*(int(round(v)) for v in hog_like_box(rect)))
-        return np.array([(p.x, p.y) for p in self._predictor(rgb, box).parts()], dtype=np.float64)
-
-
-def make_landmarker(name: str) -> Landmarker:
-    """The 68-point landmarker by name (`auto` = the default)."""
-    if name not in ("auto", "dlib"):
-        raise UsageError(f"--landmarks {name!r}: expected auto or dlib")
-    return _DlibBoxLandmarker()
 
 
 class RetinafaceBackend(Backend):
@@ -88,7 +45,7 @@ class RetinafaceBackend(Backend):
         self._det = ort_session(retinaface_onnx(), device, threads)
         self._input = self._det.get_inputs()[0].name
         self._on_gpu = "CUDAExecutionProvider" in self._det.get_providers()
-        self.landmarker = make_landmarker(landmarker)
+        self.landmarker = create_landmarker(landmarker)
         self.identity = DlibIdentity()
 
     @property
