@@ -197,3 +197,12 @@ def test_cli_bad_landmarks_is_one_line(tmp_path, dfl_fixtures, capsys):
     err = capsys.readouterr().err.strip()
     assert "--landmarks" in err and "nope" in err and "\n" not in err
     assert not ws.aligned_dir(Side.src).exists()
+
+
+def test_run_passes_landmarks_to_detect():
+    from neuface.pipeline.params import stage_params
+    from neuface.pipeline.steps import DetectStep
+
+    assert "landmarks" in DetectStep.OPTIONS
+    assert stage_params("detect", {"landmarks": "dlib-5pt"}, ["src"])["landmarks"] == "dlib-5pt"
+    assert stage_params("detect", {}, ["src"])["landmarks"] == "auto"
