@@ -206,3 +206,13 @@ def test_run_passes_landmarks_to_detect():
     assert "landmarks" in DetectStep.OPTIONS
     assert stage_params("detect", {"landmarks": "dlib-5pt"}, ["src"])["landmarks"] == "dlib-5pt"
     assert stage_params("detect", {}, ["src"])["landmarks"] == "auto"
+
+
+def test_degenerate_five_points_fall_back_to_the_box(images):
+    # Coincident or NaN points give no HOG box: the refined landmarker starts from the detector's box.
+    rgb = np.ascontiguousarray(next(iter(images.values()))[..., ::-1])
+    h, w = rgb.shape[:2]
+    rect = np.array([w * 0.3, h * 0.3, w * 0.6, h * 0.6])
+    for five in (np.full((5, 2), 50.0), np.full((5, 2), np.nan)):
+        pts = create_landmarker("auto").landmarks(rgb, rect, five)
+        assert pts.shape == (68, 2) and np.isfinite(pts).all()

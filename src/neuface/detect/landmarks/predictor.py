@@ -28,6 +28,9 @@ from neuface.faceset.landmarks import MIRROR_IDXS
 # The crop around the face, in box sides: wide enough for the predictor's pixel lookups (it samples
 # around the mean shape, which sits inside the box, and its cascade moves points at most ~30 % out).
 CROP_SIDES = 2.0
+# A five-point box smaller than this (pixels) means the points are degenerate, not that the face is small
+# (RetinaFace finds nothing under ~16 px).
+MIN_SIDE = 4.0
 
 
 @cache
@@ -112,6 +115,8 @@ class DlibFivePointLandmarker(Landmarker):
         return predict(rgb, np.r_[centre - side / 2, centre + side / 2])
 
     def landmarks(self, rgb: np.ndarray, rect: np.ndarray, kps5: np.ndarray | None) -> np.ndarray:
+        if kps5 is not None and not hog_box(kps5, self.first_map)[1] >= MIN_SIDE:
+            kps5 = None  # degenerate five points (coincident, or a NaN): start from the detector's box
         if kps5 is None:
             pts = predict(rgb, rect)
             passes = max(1, self.rebox) if (self.roll or self.mirror) else self.rebox
