@@ -69,6 +69,12 @@ def command(
                        ] = "auto",
     max_faces: Annotated[int, typer.Option("--max-faces", min=0, help="Detected faces per frame, largest first "
                                                                        "(0 = all).")] = 0,
+    smooth: Annotated[bool, typer.Option(
+        "--smooth/--no-smooth", help="Steady the faces over time (One-Euro filter on each face track's landmarks): "
+                                     "no trembling face on a still head. --no-smooth = DFL's merger.")] = True,
+    smooth_strength: Annotated[float, typer.Option(
+        "--smooth-strength", min=0.0, max=1.0,
+        help="0..1: higher = steadier but lags more in fast motion (0 = off).")] = 0.5,
     face_type: Annotated[str | None, typer.Option(
         "--face-type", help="A .dfm's face type when its metadata lacks it: h|mf|f|wf|head (default wf).")] = None,
     morph_factor: Annotated[float, typer.Option("--morph-factor", help="AMP .dfm morph value, 0..1.")] = 1.0,
@@ -91,4 +97,4 @@ def command(
         video=video, out=out, frames_dir=frames_dir, preview=preview, preview_file=preview_file, force=force,
         dfm=dfm, model_dir=model_dir, name=name, face_type=face_type, morph_factor=morph_factor, options=options,
         faces=faces, backend=backend, max_faces=max_faces, xseg_dir=xseg_dir, batch_size=batch_size, crf=crf,
-        device=st.device, precision=st.precision))
+        device=st.device, precision=st.precision, smooth=smooth, smooth_strength=smooth_strength))

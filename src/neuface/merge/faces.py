@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from neuface.console import warn
+from neuface.detect.smoothing import LandmarkSmoother
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.merge.motion import Motion
 from neuface.workspace import Side, Workspace
@@ -34,6 +35,20 @@ class FrameFace:
     stored_mask: np.ndarray | None = None  # (256,256) float32 in the stored face's own framing
     stored_face_type: str | None = None
     motion: Motion | None = None  # set by `motion.assign_motion` when --motion-blur is on
+
+
+def smooth_faces(smoother: LandmarkSmoother | None, indices: Sequence[int],
+                 faces: Sequence[list[FrameFace]]) -> list[list[FrameFace]]:
+    """Each frame's faces with temporally smoothed landmarks (`neuface.detect.smoothing`), frames in decode
+    order; new FrameFace objects, so the stored alignments a source may hand out again stay as they were.
+    None (or an off smoother) returns `faces` itself: `--no-smooth` is the unsmoothed pipeline exactly."""
+    if smoother is None or not smoother.enabled:
+        return list(faces)
+    out = []
+    for i, frame in zip(indices, faces, strict=True):
+        smoothed = smoother.smooth([f.landmarks for f in frame], i)
+        out.append([replace(f, landmarks=lm) for f, lm in zip(frame, smoothed, strict=True)])
+    return out
 
 
 class FaceSource:

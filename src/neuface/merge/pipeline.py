@@ -25,9 +25,10 @@ import numpy as np
 
 from neuface.atomic import atomic_path, staging_dir
 from neuface.console import RateTracker, info, make_progress
+from neuface.detect.smoothing import DEFAULT_STRENGTH, LandmarkSmoother
 from neuface.errors import UsageError, VideoError
 from neuface.merge.encode import VideoSink, container_format
-from neuface.merge.faces import choose_face_source
+from neuface.merge.faces import choose_face_source, smooth_faces
 from neuface.merge.merger import FrameMerger
 from neuface.merge.models import ModelRunner, TorchRunner, describe, open_model
 from neuface.merge.motion import assign_motion, set_motion_from_neighbours
@@ -65,6 +66,8 @@ class MergeConfig:
     crf: int = 18
     device: str = "auto"
     precision: str = "auto"
+    smooth: bool = True  # temporal landmark smoothing (neuface.detect.smoothing); off = DFL's merger
+    smooth_strength: float = DEFAULT_STRENGTH
 
 
 @dataclass
@@ -161,6 +164,8 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
     opts = cfg.options.validated()
     if cfg.batch_size < 1:
         raise UsageError(f"--batch-size {cfg.batch_size}: expected >= 1")
+    if not 0.0 <= cfg.smooth_strength <= 1.0:
+        raise UsageError(f"--smooth-strength {cfg.smooth_strength}: expected 0..1")
     video = resolve_video(ws, Side.dst, cfg.video)
     out = cfg.out
     if out is None and cfg.frames_dir is None and not cfg.preview:
@@ -212,14 +217,24 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
 
         with make_progress("frames") as progress:
             task = progress.add_task(f"merge {video.name}", total=source.info.frames or None, rate="")
+            smoother = (LandmarkSmoother(float(source.info.rate or 0), cfg.smooth_strength)
+                        if cfg.smooth else None)
+
             def batches() -> Iterator[tuple[list[Any], list[np.ndarray], list[list[Any]]]]:
                 for chunk in _chunks(decoded, cfg.batch_size):
                     imgs = [np.ascontiguousarray(d.to_bgr()) for d in chunk]
                     yield chunk, imgs, face_source.faces([d.index for d in chunk], imgs)
 
+            def smoothed(stream: Iterable[Any]) -> Iterator[Any]:
+                for chunk, imgs, faces in stream:
+                    yield chunk, imgs, smooth_faces(smoother, [d.index for d in chunk], faces)
+
             stream = batches()
             if opts.motion_blur:  # each batch waits for the next one's faces (motion looks one frame ahead)
                 stream = assign_motion(stream, lambda b: b[2])
+            # smoothed after the motion: the blur follows the video's own motion (DFL's estimate, from the
+            # detected faces), not the filter's start-up lag; the new faces carry the motion over
+            stream = smoothed(stream)
             for chunk, imgs, faces in stream:
                 n_faces += sum(len(f) for f in faces)
                 with_faces += sum(1 for f in faces if f)
@@ -245,6 +260,7 @@ def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: Fram
     if total <= 0:
         raise VideoError(f"{source.path}: frame count unknown, cannot pick preview frames")
     want = preview_indices(total, cfg.preview)
+    # no --smooth here: preview frames are far apart, a temporal filter has nothing to work with
     # --motion-blur needs each preview frame's neighbours' faces too
     need = set(want) | ({i + d for i in want for d in (-1, 1)} if merger.opts.motion_blur else set())
     last = max(need)
