@@ -40,6 +40,11 @@ def command(
     workers: Annotated[int, typer.Option(
         min=0, help="CPU worker processes; 0 = one per core (one process for fewer than 16 frames).")] = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per inference batch on GPU.")] = 8,
+    smooth: Annotated[bool, typer.Option(
+        "--smooth/--no-smooth", help="Steady the faces over time (One-Euro filter per face track, frames in name "
+        "order): only for frames of ONE video (extract's numbered frames), not curated or mixed photos.")] = False,
+    smooth_strength: Annotated[float, typer.Option(
+        "--smooth-strength", min=0.0, max=1.0, help="0..1: higher = steadier, lags more in fast motion.")] = 0.5,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace a non-empty aligned/ (moved to aligned_backup_<timestamp>/ first).")] = False,
     redo_deleted_debug: Annotated[bool, typer.Option(
@@ -51,5 +56,6 @@ def command(
     st = app_state(ctx)
     cfg = DetectConfig(backend=backend, landmarks=landmarks, face_type=face_type, size=size, jpeg_quality=jpeg_quality,
                        max_faces=max_faces, min_face_size=min_face_size, debug=debug, identity=identity,
-                       models_dir=models, device=st.device, workers=workers, batch_size=batch_size)
+                       models_dir=models, device=st.device, workers=workers, batch_size=batch_size,
+                       smooth=smooth, smooth_strength=smooth_strength)
     run_detect(st.workspace, side, cfg, force=force, redo_deleted_debug=redo_deleted_debug)

@@ -60,6 +60,9 @@ class DetectConfig:
     device: str = "cpu"
     workers: int = 0  # 0 = one per CPU core
     batch_size: int = 8
+    smooth: bool = False  # steady faces over the frame sequence (neuface.detect.smooth_pass); one video only
+    smooth_strength: float = 0.5
+    smooth_fps: float = 0.0  # 0 = the side's video rate (25 when there is none)
 
     def resolved_size(self) -> int:
         return self.size or default_size(face_type_name(self.face_type))
@@ -378,6 +381,8 @@ def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False
         if debug_stage is not None:
             debug_stage.mkdir(mode=0o777)
         _track(process_frames(frames, cfg, stage, debug_stage), len(frames), f"detect {side.value}", results.append)
+        if cfg.smooth:
+            _smooth(ws, side, cfg, frames, stage, debug_stage)
         # Old faces (only with --force) and stale debug images go to the backup, never deleted.
         if _has_entries(aligned) or _has_entries(debug_dir):
             backup = _move_old_output(aligned, debug_dir, frames_dir)
@@ -388,6 +393,29 @@ def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False
             os.replace(debug_stage, debug_dir)
         _install(stage, aligned)
     return _summarise(results, time.perf_counter() - t0, aligned, backend, backup)
+
+
+def _smooth(ws: Workspace, side: Side, cfg: DetectConfig, frames: list[Path], stage: Path,
+            debug_stage: Path | None) -> None:
+    """The --smooth second pass over the staged faces (see neuface.detect.smooth_pass for why a pass)."""
+    from neuface.detect.smooth_pass import DEFAULT_FPS, smooth_written_faces
+
+    fps = cfg.smooth_fps or _video_rate(ws, side) or DEFAULT_FPS
+    n = smooth_written_faces(frames, stage, debug_stage, fps, cfg.smooth_strength, cfg.jpeg_quality)
+    info(f"smoothed {n} faces over {len(frames)} frames at {fps:g} fps (strength {cfg.smooth_strength:g})")
+
+
+def _video_rate(ws: Workspace, side: Side) -> float:
+    """The side's video frame rate (0 when there is no readable video)."""
+    from neuface.errors import NeufaceError
+    from neuface.extract.frames import resolve_video
+    from neuface.extract.video import VideoSource
+
+    try:
+        with VideoSource(resolve_video(ws, side, None)) as src:
+            return float(src.info.rate or 0)
+    except (NeufaceError, OSError):
+        return 0.0
 
 
 def _redo(ws: Workspace, side: Side, cfg: DetectConfig, frames: list[Path]) -> DetectResult:

@@ -1,0 +1,81 @@
+"""`neuface detect --smooth`: the second pass (neuface.detect.smooth_pass) on real frames of one video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from neuface.detect.align import get_transform_mat, transform_points
+from neuface.detect.pipeline import DetectConfig, run_detect
+from neuface.detect.smoothing import LandmarkSmoother
+from neuface.faceset import dfljpg
+from neuface.workspace import Side, Workspace
+
+N_FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def frames(real_media: Path, tmp_path_factory) -> Path:
+    """The first frames of talking_head_d3 as extract writes them (00001.png ...), in a temp folder."""
+    from neuface.extract.video import VideoSource
+
+    folder = tmp_path_factory.mktemp("d3_frames")
+    with VideoSource(real_media / "talking_head_d3.mp4") as src:
+        for d in src.frames():
+            cv2.imwrite(str(folder / f"{d.index:05d}.png"), d.to_bgr())
+            if d.index >= N_FRAMES:
+                break
+    return folder
+
+
+def _detect(tmp_path: Path, frames: Path, name: str, smooth: bool) -> Workspace:
+    ws = Workspace.at(tmp_path / name)
+    ws.frames_dir(Side.dst).mkdir(parents=True)
+    for p in frames.iterdir():
+        (ws.frames_dir(Side.dst) / p.name).write_bytes(p.read_bytes())
+    cfg = DetectConfig(backend="dlib", identity=False, workers=1, smooth=smooth, smooth_fps=25.0)
+    run_detect(ws, Side.dst, cfg)
+    return ws
+
+
+def test_detect_smooth_rewrites_faces_from_smoothed_landmarks(tmp_path, frames) -> None:
+    raw_ws = _detect(tmp_path, frames, "raw", smooth=False)
+    sm_ws = _detect(tmp_path, frames, "smooth", smooth=True)
+    names = sorted(p.name for p in raw_ws.aligned_dir(Side.dst).glob("*.jpg"))
+    assert names == sorted(p.name for p in sm_ws.aligned_dir(Side.dst).glob("*.jpg")) and len(names) == N_FRAMES
+
+    raw = [dfljpg.read_parsed(raw_ws.aligned_dir(Side.dst) / n) for n in names]
+    got = [dfljpg.read_parsed(sm_ws.aligned_dir(Side.dst) / n) for n in names]
+    # the pass is exactly the in-memory smoother over the detected landmarks, in frame order
+    expect = LandmarkSmoother(25.0, 0.5)
+    changed = 0
+    for i, (r, g) in enumerate(zip(raw, got, strict=True)):
+        lm = expect.smooth([np.asarray(r.meta.source_landmarks, np.float64)], i + 1)[0]
+        assert np.allclose(g.meta.source_landmarks, lm, atol=1e-9)
+        # DFL-consistent metadata: matrix and aligned landmarks follow the smoothed source landmarks
+        mat = get_transform_mat(np.asarray(g.meta.source_landmarks, np.float64), g.shape[0], "whole_face")
+        assert np.allclose(g.meta.image_to_face_mat, mat, atol=1e-6)
+        assert np.allclose(g.meta.landmarks, transform_points(lm, mat), atol=1e-3)
+        assert g.meta.face_type == "whole_face" and g.meta.source_filename == r.meta.source_filename
+        assert np.array_equal(g.meta.source_rect, r.meta.source_rect)  # the detector box stays as detected
+        assert g.shape == r.shape
+        changed += not np.array_equal(g.meta.source_landmarks, r.meta.source_landmarks)
+    # frame 1 starts the track (passes raw); every later frame of a talking head moves a little
+    assert np.array_equal(got[0].meta.source_landmarks, raw[0].meta.source_landmarks) and changed >= N_FRAMES // 2
+    # The re-warped crop is the raw one moved by the smoothing's correction (a pixel or two of the frame, a few
+    # px of the 512-px crop, plus JPEG re-encoding): measured 5.2-8.2 grey levels mean. On this clip a crop
+    # shifted by 4 px differs from itself by 6.6, by 10 px by 14.3, and frame 1's crop from frame 12's by 47;
+    # so 0 would mean no re-warp and the bound 14 catches a crop placed 10+ px off.
+    diffs = [_mean_diff(sm_ws.aligned_dir(Side.dst) / n, raw_ws.aligned_dir(Side.dst) / n) for n in names[1:]]
+    assert 0 < max(diffs) < 14, diffs
+    debug = sm_ws.aligned_debug_dir(Side.dst)
+    assert len(list(debug.iterdir())) == N_FRAMES  # redrawn in place, none added or lost
+    assert _mean_diff(debug / "00001.jpg", raw_ws.aligned_debug_dir(Side.dst) / "00001.jpg") == 0
+
+
+def _mean_diff(a: Path, b: Path) -> float:
+    """Mean absolute difference (grey levels) of two image files."""
+    return float(np.abs(cv2.imread(str(a)).astype(int) - cv2.imread(str(b)).astype(int)).mean())
