@@ -183,3 +183,13 @@ def test_merge_smooth_vs_no_smooth(tmp_path, real_media) -> None:
     # changes the aliasing there; a misplaced face would differ by tens of levels over the whole face
     assert max(diffs) < 4.0, diffs
     cv2.imwrite(str(tmp_path / "smoothed_frame.png"), a[-1].astype(np.uint8))
+
+
+def test_smooth_options_reach_the_merge_table() -> None:
+    """neuface.toml's [merge] takes the options from the command's signature: on by default, settable."""
+    from neuface.pipeline.params import stage_params
+
+    assert {k: v for k, v in stage_params("merge", None).items() if "smooth" in k} == {
+        "smooth": True, "smooth_strength": DEFAULT_STRENGTH}
+    got = stage_params("merge", {"smooth": False, "smooth_strength": 0.3})
+    assert got["smooth"] is False and got["smooth_strength"] == 0.3
