@@ -79,3 +79,35 @@ def test_detect_smooth_rewrites_faces_from_smoothed_landmarks(tmp_path, frames) 
 def _mean_diff(a: Path, b: Path) -> float:
     """Mean absolute difference (grey levels) of two image files."""
     return float(np.abs(cv2.imread(str(a)).astype(int) - cv2.imread(str(b)).astype(int)).mean())
+
+
+def test_run_detect_step_takes_smooth_from_the_config(tmp_path) -> None:
+    """`[detect.dst] smooth = true` reaches the detect step; a config without it keeps old stamps up to date
+    (the option enters the step's fingerprint only when on)."""
+    from test_run import CONFIG, _run, _steps, _ws
+
+    ws = _ws(tmp_path / "ws")
+    assert _run(ws, "--until", "detect") == 0
+    assert _run(ws, "--until", "detect") == 0
+    assert _steps(ws)["detect dst"]["status"] == "skipped"  # smooth off: same fingerprint as before
+    (ws / "neuface.toml").write_text(CONFIG + "[detect.dst]\nsmooth = true\n")
+    assert _run(ws, "--until", "detect") == 0
+    steps = _steps(ws)
+    assert steps["detect src"]["status"] == "skipped" and steps["detect dst"]["status"] == "done"
+    assert "smooth None -> True" in steps["detect dst"]["reason"]
+
+
+def test_embeddings_keep_crossed_faces_on_their_tracks() -> None:
+    """Two overlapping faces swap sides between frames: box overlap alone pairs each with the other's track,
+    the identity embeddings (unrelated people: orthogonal vectors, cosine distance 1) pair them right."""
+    from neuface.detect.smoothing import greedy_match
+
+    def box(x: float) -> np.ndarray:
+        return np.array([x, 0.0, x + 100.0, 100.0])
+
+    prev, now = [box(100), box(140)], [box(135), box(105)]  # face 0 moved right past face 1
+    e0, e1 = np.eye(2)
+    assert greedy_match(prev, now) == {0: 1, 1: 0}  # IoU 0.86 beats 0.48: the wrong pairing
+    assert greedy_match(prev, now, prev_embeddings=[e0, e1], embeddings=[e0, e1]) == {0: 0, 1: 1}
+    # one face each side: embeddings are not needed and not used (a re-detected face keeps its track)
+    assert greedy_match([box(100)], [box(105)], prev_embeddings=[e0], embeddings=[e1]) == {0: 0}

@@ -242,6 +242,8 @@ class DetectStep(Step):
         loose, packed = face_files(aligned)
         count = len(loose) or packed
         options = {k: plain(p[k]) for k in self.OPTIONS}
+        if p.get("smooth"):  # only when on: stamps of runs before the option existed stay up to date
+            options.update(smooth=True, smooth_strength=plain(p["smooth_strength"]))
         if not frames:
             if count:
                 return skip(f"no frames; using the {count} aligned faces in {aligned}")
@@ -265,7 +267,8 @@ class DetectStep(Step):
         cfg = DetectConfig(backend=p["backend"], landmarks=p["landmarks"], face_type=p["face_type"], size=p["size"],
                            jpeg_quality=p["jpeg_quality"], max_faces=p["max_faces"], min_face_size=p["min_face_size"],
                            debug=p["debug"], identity=p["identity"], models_dir=p["models"], device=ctx.device,
-                           workers=p["workers"], batch_size=p["batch_size"])
+                           workers=p["workers"], batch_size=p["batch_size"], smooth=p.get("smooth", False),
+                           smooth_strength=p.get("smooth_strength", 0.5))
         res = run_detect(ctx.ws, self.side, cfg, force=d.force)
         if res.faces == 0:
             raise StepError(f"no faces found in the {res.frames} frames of {ctx.ws.frames_dir(self.side)}",
