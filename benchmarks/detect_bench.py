@@ -115,6 +115,20 @@ def frames_1080p(count: int) -> list:
     return out
 
 
+def talking_1080p(count: int) -> list:
+    """1920x1080 frames of a talking head (talking_head_d3.mp4 scaled up, one face): a typical face-swap clip."""
+    import av
+
+    frames = []
+    with av.open(str(DEFAULT_VIDEO.parent / "talking_head_d3.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i % 10 == 0:
+                frames.append(_fit(frame.to_ndarray(format="bgr24"), 1920, 1080))
+            if len(frames) >= count:
+                break
+    return frames
+
+
 def _rate(backend, frames: list, batch: int = 1) -> tuple[int, float]:
     """(faces found, frames/s); one warm-up frame first (session and model start-up are not the point)."""
     backend.detect_batch(frames[:batch])
@@ -138,33 +152,34 @@ def _boxes_rate(backend, frames: list) -> float:
     return len(frames) / (time.perf_counter() - t0)
 
 
-def compare_1080p(count: int, device: str, batch_size: int) -> None:
+def compare_1080p(count: int, device: str, batch_size: int, landmarks: str = "auto") -> None:
     from neuface.detect.backends import DetectOptions, create_backend, registry
 
-    frames = frames_1080p(count)
     opts = DetectOptions(with_embeddings=False)
     default = registry.resolve("auto")
-    print(f"{count} frames 1920x1080 from {GROUP_PHOTOS.name}/, {cpu_cores()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; default backend {default}", flush=True)
     hog = create_backend("dlib", opts)
-    hog_faces, hog_fps = _rate(hog, frames)
-    hog_boxes = _boxes_rate(hog, frames)
-    print(f"dlib HOG (CPU): {hog_faces} faces, {hog_fps:.2f} frames/s with 68 points, "
-          f"{hog_boxes:.2f} frames/s detector only", flush=True)
-    ours = create_backend(default, opts, device="cpu")
-    faces, fps = _rate(ours, frames)
-    boxes = _boxes_rate(ours, frames)
-    print(f"{default} (CPU): {faces} faces, {fps:.2f} frames/s with 68 points = {fps / hog_fps:.2f}x dlib HOG; "
-          f"{boxes:.2f} frames/s detector only = {boxes / hog_boxes:.2f}x (goal >= 3x while finding more faces)",
-          flush=True)
-    if device.startswith("cuda"):
-        gpu = create_backend(default, opts, device=device)
-        if not gpu.prefers_batches:
-            print(f"{default} on {device}: onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
-            return
-        faces, fps = _rate(gpu, frames, batch_size)
-        print(f"{default} ({device}, batches of {batch_size}): {faces} faces, {fps:.2f} frames/s "
-              f"(68-point landmarks still on the CPU)")
+    ours = create_backend(default, opts, device="cpu", landmarker=landmarks)
+    for scene, frames in (("group photos (~10 faces a frame)", frames_1080p(count)),
+                          ("talking head (one face a frame)", talking_1080p(count))):
+        print(f"{len(frames)} frames 1920x1080, {scene}, {cpu_cores()} cores, load average "
+              f"{os.getloadavg()[0]:.1f}; default backend {default}, landmarks {landmarks}", flush=True)
+        hog_faces, hog_fps = _rate(hog, frames)
+        hog_boxes = _boxes_rate(hog, frames)
+        print(f"  dlib HOG (CPU): {hog_faces} faces, {hog_fps:.2f} frames/s with 68 points, "
+              f"{hog_boxes:.2f} frames/s detector only", flush=True)
+        faces, fps = _rate(ours, frames)
+        boxes = _boxes_rate(ours, frames)
+        print(f"  {default} (CPU): {faces} faces, {fps:.2f} frames/s with 68 points = {fps / hog_fps:.2f}x dlib HOG; "
+              f"{boxes:.2f} frames/s detector only = {boxes / hog_boxes:.2f}x (goal >= 3x while finding more faces)",
+              flush=True)
+        if device.startswith("cuda"):
+            gpu = create_backend(default, opts, device=device, landmarker=landmarks)
+            if not gpu.prefers_batches:
+                print(f"  {default} on {device}: onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
+                return
+            faces, fps = _rate(gpu, frames, batch_size)
+            print(f"  {default} ({device}, batches of {batch_size}): {faces} faces, {fps:.2f} frames/s "
+                  f"(68-point landmarks still on the CPU)")
 
 
 def main() -> int:
@@ -177,11 +192,12 @@ def main() -> int:
     ap.add_argument("--size", default=None, help="WxH to resize frames to, e.g. 1920x1080")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--compare-1080p", action="store_true", help="default backend vs dlib HOG on 1080p frames")
+    ap.add_argument("--landmarks", default="auto", help="--compare-1080p: the default backend's landmarker")
     ap.add_argument("--batch-size", type=int, default=8, help="--compare-1080p on CUDA: frames per batch")
     args = ap.parse_args()
     if args.compare_1080p:
         set_verbosity(-1)
-        compare_1080p(args.frames or 12, args.device, args.batch_size)
+        compare_1080p(args.frames or 12, args.device, args.batch_size, args.landmarks)
         return 0
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
     set_verbosity(-1)
