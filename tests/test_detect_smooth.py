@@ -10,8 +10,10 @@ import pytest
 
 from neuface.detect.align import get_transform_mat, transform_points
 from neuface.detect.pipeline import DetectConfig, run_detect
+from neuface.detect.smooth_pass import SMOOTHED_KEY
 from neuface.detect.smoothing import LandmarkSmoother
 from neuface.faceset import dfljpg
+from neuface.merge.faces import StoredFaces
 from neuface.workspace import Side, Workspace
 
 N_FRAMES = 12
@@ -71,6 +73,10 @@ def test_detect_smooth_rewrites_faces_from_smoothed_landmarks(tmp_path, frames) 
     # so 0 would mean no re-warp and the bound 14 catches a crop placed 10+ px off.
     diffs = [_mean_diff(sm_ws.aligned_dir(Side.dst) / n, raw_ws.aligned_dir(Side.dst) / n) for n in names[1:]]
     assert 0 < max(diffs) < 14, diffs
+    # every face is marked, so merge does not smooth these stored faces a second time (lags would add up)
+    assert all(g.meta.extra[SMOOTHED_KEY] == 0.5 for g in got) and all(SMOOTHED_KEY not in r.meta.extra for r in raw)
+    assert StoredFaces.load(sm_ws.aligned_dir(Side.dst)).smoothed
+    assert not StoredFaces.load(raw_ws.aligned_dir(Side.dst)).smoothed
     debug = sm_ws.aligned_debug_dir(Side.dst)
     assert len(list(debug.iterdir())) == N_FRAMES  # redrawn in place, none added or lost
     assert _mean_diff(debug / "00001.jpg", raw_ws.aligned_debug_dir(Side.dst) / "00001.jpg") == 0
@@ -111,3 +117,24 @@ def test_embeddings_keep_crossed_faces_on_their_tracks() -> None:
     assert greedy_match(prev, now, prev_embeddings=[e0, e1], embeddings=[e0, e1]) == {0: 0, 1: 1}
     # one face each side: embeddings are not needed and not used (a re-detected face keeps its track)
     assert greedy_match([box(100)], [box(105)], prev_embeddings=[e0], embeddings=[e1]) == {0: 0}
+
+
+def test_merge_does_not_smooth_faces_detect_smoothed(tmp_path, real_media: Path) -> None:
+    """extract -> detect --smooth -> merge: the stored faces are used as smoothed, so merge's default --smooth
+    gives exactly the --no-smooth frames (a second filter would only add lag)."""
+    from neuface.cli import main
+    from test_merge import CLIP_FRAMES, _trim, identity_dfm
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    _trim(real_media / "talking_head_tpsmm.mp4", root / "data_dst.mp4", CLIP_FRAMES)
+    assert main(["--workspace", str(root), "extract", "dst"]) == 0
+    assert main(["--workspace", str(root), "detect", "dst", "--backend", "dlib", "--smooth", "--no-identity"]) == 0
+    dfm = identity_dfm(tmp_path / "id.dfm", 96)
+    outs = []
+    for flag in ("--smooth", "--no-smooth"):
+        frames = tmp_path / flag.strip("-")
+        assert main(["--workspace", str(root), "merge", "--faces", "stored", "--dfm", str(dfm), "--no-label",
+                     "--mask-mode", "full", "--frames-dir", str(frames), flag]) == 0
+        outs.append([cv2.imread(str(p)) for p in sorted(frames.glob("*.png"))])
+    assert len(outs[0]) == CLIP_FRAMES and all(np.array_equal(a, b) for a, b in zip(*outs, strict=True))

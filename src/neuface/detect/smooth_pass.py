@@ -7,7 +7,8 @@ usual, and this pass reads their metadata back (source landmarks, embedding), ru
 (`neuface.detect.smoothing`) over the frame sequence, and for every face whose landmarks changed re-warps
 the crop from the source frame with the smoothed landmarks and rewrites the face atomically through the
 same writer (`align_faces` arithmetic, `write_aligned_jpeg`), so the result stays DFL-readable and is what
-a detect run with those landmarks would have written. The detector box (`source_rect`) and the identity
+a detect run with those landmarks would have written; every face is marked `neuface_smoothed` so that
+`neuface merge` does not smooth the stored faces a second time. The detector box (`source_rect`) and the identity
 embedding stay as detected; the debug image is redrawn so it shows what was saved.
 
 It runs on the staging folder before it replaces `aligned/`, so an interrupted pass leaves the old faces.
@@ -29,10 +30,13 @@ from neuface.detect.debug import DebugFace, draw_debug, encode_debug
 from neuface.detect.frames import FrameError, load_frame
 from neuface.detect.identity import IDENTITY_KEY
 from neuface.detect.smoothing import LandmarkSmoother
-from neuface.faceset.dfljpg import read_parsed, write_aligned_jpeg
+from neuface.faceset.dfljpg import read_parsed, update_meta, write_aligned_jpeg
 from neuface.faceset.meta import FaceMeta
 
 DEFAULT_FPS = 25.0  # when the workspace has no video to read the rate from
+# Extra metadata key (DFL ignores unknown keys) on every face of a smoothed run: the strength used. Merge
+# reads it and does not smooth such stored faces again (a second filter would add its lag to the first's).
+SMOOTHED_KEY = "neuface_smoothed"
 
 
 def _embedding(meta: FaceMeta) -> np.ndarray | None:
@@ -70,18 +74,25 @@ def smooth_written_faces(frames: Sequence[Path], aligned_dir: Path, debug_dir: P
     if not smoother.enabled:
         return 0
     faces = _faces_by_frame(aligned_dir)
+    for found in faces.values():  # every face is marked: merge must know the whole run was smoothed
+        for _, meta, _ in found:
+            meta.extra[SMOOTHED_KEY] = float(strength)
     ordered = sorted(frames, key=lambda p: p.name)
     rewritten = 0
     for path, index in zip(ordered, _frame_indices(ordered), strict=True):
         found = faces.get(path.stem, [])
         raw = [np.asarray(m.source_landmarks, np.float64) for _, m, _ in found]
         smoothed = smoother.smooth(raw, index, [_embedding(m) for _, m, _ in found])
-        if not found or all(np.array_equal(a, b) for a, b in zip(raw, smoothed, strict=True)):
+        frame = None
+        if any(not np.array_equal(a, b) for a, b in zip(raw, smoothed, strict=True)):
+            try:
+                frame = load_frame(path)
+            except FrameError:
+                pass  # it was readable a moment ago; keep the detected faces rather than fail the run
+        if frame is None:
+            for face_path, meta, _ in found:
+                update_meta(face_path, meta)  # the mark only; image bytes unchanged
             continue
-        try:
-            frame = load_frame(path)
-        except FrameError:
-            continue  # it was readable a moment ago; keep the detected faces rather than fail the run
         drawn = []
         for (face_path, meta, size), lm in zip(found, smoothed, strict=True):
             mat = get_transform_mat(lm, size, meta.face_type)

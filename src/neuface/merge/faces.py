@@ -65,19 +65,21 @@ class StoredFaces(FaceSource):
 
     kind = "stored"
 
-    def __init__(self, by_index: dict[int, list[FrameFace]], n_faces: int):
+    def __init__(self, by_index: dict[int, list[FrameFace]], n_faces: int, smoothed: bool = False):
         self.by_index = by_index
         self.n_faces = n_faces
+        self.smoothed = smoothed  # every face was smoothed by `detect --smooth`: merge must not smooth again
 
     def faces(self, indices: Sequence[int], frames: Sequence[np.ndarray]) -> list[list[FrameFace]]:
         return [self.by_index.get(i, []) for i in indices]
 
     @classmethod
     def load(cls, aligned_dir: Path) -> StoredFaces:
+        from neuface.detect.smooth_pass import SMOOTHED_KEY
         from neuface.faceset import Faceset
 
         by_index: dict[int, list[FrameFace]] = defaultdict(list)
-        n = skipped = 0
+        n = skipped = marked = 0
         with Faceset.open(aligned_dir) as fs:
             for rec in fs:
                 try:
@@ -96,9 +98,10 @@ class StoredFaces(FaceSource):
                     stored_mask=None if mask is None else np.asarray(mask, np.float32).reshape(mask.shape[:2]),
                     stored_face_type=meta.face_type))
                 n += 1
+                marked += SMOOTHED_KEY in meta.extra
         if skipped:
             warn(f"{aligned_dir}: {skipped} faces without a numbered source frame or source landmarks were skipped")
-        return cls(dict(by_index), n)
+        return cls(dict(by_index), n, smoothed=n > 0 and marked == n)
 
 
 class DetectedFaces(FaceSource):
@@ -163,7 +166,8 @@ def choose_face_source(ws: Workspace, which: str, video_frames: int, first_frame
         reason = stored_alignments_reason(ws, video_frames, first_frame)
         if reason is None:
             stored = StoredFaces.load(ws.aligned_dir(Side.dst))
-            return stored, f"stored alignments: {stored.n_faces} faces from {ws.aligned_dir(Side.dst)}"
+            note = " (smoothed by detect --smooth: not smoothed again)" if stored.smoothed else ""
+            return stored, f"stored alignments: {stored.n_faces} faces from {ws.aligned_dir(Side.dst)}{note}"
         if which == "stored":
             raise UsageError(f"--faces stored: cannot use the workspace's alignments: {reason}")
         why = f"detecting faces on the fly ({reason})"

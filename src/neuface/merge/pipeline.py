@@ -217,8 +217,9 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
 
         with make_progress("frames") as progress:
             task = progress.add_task(f"merge {video.name}", total=source.info.frames or None, rate="")
+            # faces `detect --smooth` already smoothed are not smoothed twice (the lags would add up)
             smoother = (LandmarkSmoother(float(source.info.rate or 0), cfg.smooth_strength)
-                        if cfg.smooth else None)
+                        if cfg.smooth and not getattr(face_source, "smoothed", False) else None)
 
             def batches() -> Iterator[tuple[list[Any], list[np.ndarray], list[list[Any]]]]:
                 for chunk in _chunks(decoded, cfg.batch_size):
