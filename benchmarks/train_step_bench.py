@@ -4,6 +4,11 @@ default dims, on random inputs; compared with DFL's own TensorFlow step on this 
 (eager, unfused optimizer) measured in the same run.
 
     python benchmarks/train_step_bench.py [--steps 10] [--warmup 3] [--device cpu] [--skip-baseline]
+    python benchmarks/train_step_bench.py --processes 5 --skip-baseline   # median and spread over 5 fresh processes
+
+The header names the CPU and its features (AVX2 / AVX-512 / AMX / bf16) and the precision `auto` picks: on
+AVX2-only CPUs that is fp32, on AVX512-BF16/AMX ones bf16. `--keep-denormals` turns off the flush-to-zero
+`runtime.configure_backends` sets on CPUs, to measure what it is worth.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from neuface.runtime import choose_precision, configure_backends, resolve_device, synchronize
+from neuface.runtime import choose_precision, configure_backends, cpu_description, resolve_device, synchronize
 from neuface.train.model import build_model
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch, SAEHDTrainer
@@ -38,6 +43,8 @@ def time_steps(precision: str, fused: bool, args: argparse.Namespace) -> tuple[l
     """Wall seconds and process CPU seconds per timed step (CPU time is robust to other jobs' load)."""
     device = resolve_device(args.device)
     configure_backends(device)
+    if args.keep_denormals:
+        torch.set_flush_denormal(False)
     torch.manual_seed(0)
     options = SAEHDOptions.default(resolution=args.res, batch_size=args.batch)
     model = build_model(options, device)
@@ -64,6 +71,30 @@ def summary(name: str, measured: tuple[list[float], list[float]]) -> tuple[float
     return med, cmed
 
 
+def fresh_processes(args: argparse.Namespace) -> None:
+    """The neuface step's median in N fresh processes, one after another: what one run of a user sees."""
+    import subprocess
+    import sys
+
+    child = [sys.executable, __file__, "--json", "--steps", str(args.steps), "--warmup", str(args.warmup),
+             "--res", str(args.res), "--batch", str(args.batch), "--device", args.device, "--precision",
+             args.precision] + (["--keep-denormals"] if args.keep_denormals else []) + (
+             ["--channels-last"] if args.channels_last else [])
+    medians = []
+    for i in range(args.processes):
+        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        medians.append(json.loads(out)["median"])
+        print(f"process {i + 1}: median {medians[-1]:.3f} s/step", flush=True)
+    med = statistics.median(medians)
+    spread = max(abs(m - med) for m in medians) / med
+    print(f"neuface step over {len(medians)} fresh processes: median {med:.3f} s, min {min(medians):.3f} s, "
+          f"max {max(medians):.3f} s, spread +-{spread * 100:.1f} % of the median (goal <= 10 %); "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if DFL_TIMING.is_file() and args.res == 128 and args.batch == 4 and args.device == "cpu":
+        dfl = json.loads(DFL_TIMING.read_text())["train_step_s"]
+        print(f"ratio vs DFL's recorded median {dfl['median']:.3f} s: {med / dfl['median']:.2f}x (goal <= 0.30x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
@@ -74,9 +105,23 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="for the neuface step: auto|fp32|bf16|fp16")
     ap.add_argument("--channels-last", action="store_true", help="channels-last memory format for the neuface step")
     ap.add_argument("--skip-baseline", action="store_true", help="skip the fp32 unfused step")
+    ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="run the neuface step in N fresh processes and report their medians' spread")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one child's result, for --processes
     args = ap.parse_args()
+    device = resolve_device(args.device)
+    chosen = choose_precision(device, args.precision).name
+    if args.json:
+        times, cpu = time_steps(args.precision, True, args)
+        print(json.dumps({"median": statistics.median(times), "cpu": statistics.median(cpu)}))
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"LIAE-UD res {args.res} batch {args.batch}")
+          f"LIAE-UD res {args.res} batch {args.batch}; CPU {cpu_description()}; precision {args.precision} -> "
+          f"{chosen}{'; denormals kept' if args.keep_denormals else ''}")
+    if args.processes:
+        fresh_processes(args)
+        return
     fast, fast_cpu = summary(f"neuface step ({args.precision}, fused AdaBelief)",
                              time_steps(args.precision, True, args))
     if not args.skip_baseline:

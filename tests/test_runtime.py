@@ -200,3 +200,24 @@ def test_fp16_on_a_cpu_warns_once(capsys) -> None:
     runtime.choose_precision(cpu, "bf16")
     captured = capsys.readouterr()
     assert (captured.out + captured.err).count("emulated") == 1
+
+
+def test_cpu_backends_flush_denormals_and_doctor_says_why():
+    """Denormal floats are up to ~100x slower on x86; configure_backends flushes them on CPUs (as TF does)."""
+    import torch
+
+    from neuface import runtime
+
+    tiny = torch.tensor([1e-38], dtype=torch.float32)
+    try:
+        runtime.configure_backends(torch.device("cpu"))
+        flushed = float((tiny / 1e3)[0])  # 1e-41 is a float32 denormal
+    finally:
+        torch.set_flush_denormal(False)
+    kept = float((tiny / 1e3)[0])
+    if torch.set_flush_denormal(False):  # the CPU supports FTZ/DAZ (every x86-64 with SSE3 does)
+        assert flushed == 0.0 and kept > 0.0
+    reason = runtime.precision_reason(torch.device("cpu"))
+    assert reason.startswith(runtime.choose_precision(torch.device("cpu")).name + ":")
+    assert runtime.precision_reason(torch.device("cpu"), "fp32") == "fp32: asked for"
+    assert "(" in runtime.cpu_description()

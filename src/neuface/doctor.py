@@ -118,11 +118,12 @@ def device_checks(device: str, precision: str) -> list[Check]:
         return [Check("device", f"device ({device})", f"torch unusable: {exc}", FAIL)]
     out.append(Check("device", f"device ({device})", str(dev)))
     try:
-        out.append(Check("device", f"precision ({precision})", runtime.choose_precision(dev, precision).name))
+        out.append(Check("device", f"precision ({precision})", runtime.precision_reason(dev, precision)))
     except NeufaceError as exc:
         out.append(Check("device", f"precision ({precision})", str(exc), FAIL))
     out.append(Check("device", "cpu native bf16", "yes (AMX/AVX512-BF16)" if runtime.cpu_has_native_bf16() else "no",
                      INFO))
+    out.append(Check("device", "cpu", runtime.cpu_description(), INFO))
     cuda = runtime.cuda_summary()
     if cuda["cuda_available"]:
         gpus = "; ".join(f"cuda:{d['index']} {d['name']} {d['memory_gb']} GiB sm_{d['capability']}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import platform
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,38 @@ def cpu_flags() -> frozenset[str]:
         if line.startswith("flags"):
             return frozenset(line.split(":", 1)[1].split())
     return frozenset()
+
+
+# The instruction sets that decide which kernels torch/oneDNN run (and so the precision `auto` picks).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_description() -> str:
+    """`<model name> (avx2, avx512f, ...)` for benchmark headers and `neuface doctor`."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = cpu_flags()
+    present = [f for f in CPU_FEATURES if f in flags] or ["no AVX2"]
+    return f"{model} ({', '.join(present)})"
+
+
+def precision_reason(device: torch.device, override: str = "auto") -> str:
+    """Why `choose_precision` picks what it picks, in words (`neuface doctor`)."""
+    chosen = choose_precision(device, override).name
+    if override != "auto":
+        return f"{chosen}: asked for"
+    if device.type == "cuda":
+        return f"{chosen}: {'native bf16 (Ampere or newer)' if chosen == 'bf16' else 'fp16 on a pre-Ampere GPU'}"
+    if chosen == "bf16":
+        return "bf16: this CPU has native bf16 (AVX512-BF16/AMX), which runs SAEHD about 2x faster than fp32"
+    return ("fp32: this CPU has no native bf16 (AVX2 or plain AVX-512), where bf16 is emulated and slower than "
+            "fp32; denormals are flushed to zero (DFL's tiny weights otherwise hit slow denormal arithmetic)")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -143,9 +176,15 @@ def grad_scaler(device: torch.device, precision: Precision, init_scale: float = 
 
 
 def configure_backends(device: torch.device) -> None:
-    """TF32 matmuls/convs on Ampere+, cudnn autotuning for fixed shapes."""
+    """TF32 matmuls/convs on Ampere+, cudnn autotuning for fixed shapes; on CPUs, denormals flushed to zero.
+
+    Why flush: x86 arithmetic on denormal floats is up to ~100x slower, and SAEHD's small-init layers and
+    AdaBelief's second moments produce them, so how many a step meets (and its time) varied from run to run.
+    TensorFlow, which DFL runs on, flushes denormals in its CPU threads too."""
     import torch
 
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
     if device.type == "cuda":
         major, _ = torch.cuda.get_device_capability(device)
         if major >= 8:
