@@ -106,3 +106,17 @@ def smooth_written_faces(frames: Sequence[Path], aligned_dir: Path, debug_dir: P
             atomic_write_bytes(debug_dir / f"{path.stem}.jpg", encode_debug(draw_debug(frame, drawn)))
     return rewritten
 
+
+
+def written_corner_track(aligned_dir: Path) -> np.ndarray:
+    """(T, 4, 2) frame-space corners of the first face of each frame, from the matrices detect stored: what
+    a DFL trainer or merger crops, so `neuface.detect.smoothing.jitter`/`lag_frames` on two such tracks
+    measure a detect run as written (frames without a face are left out)."""
+    from neuface.detect.align import crop_outline
+
+    out = []
+    for _stem, found in sorted(_faces_by_frame(aligned_dir).items()):
+        _, meta, size = found[0]
+        if meta.image_to_face_mat is not None:
+            out.append(crop_outline(np.asarray(meta.image_to_face_mat, np.float64), size).astype(np.float64))
+    return np.stack(out)
