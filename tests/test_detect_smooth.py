@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.detect.align import crop_outline, get_transform_mat, transform_points
 from neuface.detect.pipeline import DetectConfig, run_detect
-from neuface.detect.smooth_pass import SMOOTHED_KEY
+from neuface.detect.smooth_pass import SMOOTHED_KEY, written_corner_track
 from neuface.detect.smoothing import LandmarkSmoother
 from neuface.faceset import dfljpg
 from neuface.merge.faces import StoredFaces
@@ -76,6 +76,9 @@ def test_detect_smooth_rewrites_faces_from_smoothed_landmarks(tmp_path, frames) 
     # every face is marked, so merge does not smooth these stored faces a second time (lags would add up)
     assert all(g.meta.extra[SMOOTHED_KEY] == 0.5 for g in got) and all(SMOOTHED_KEY not in r.meta.extra for r in raw)
     assert StoredFaces.load(sm_ws.aligned_dir(Side.dst)).smoothed
+    corners = written_corner_track(sm_ws.aligned_dir(Side.dst))  # the measure reads the stored matrices
+    assert corners.shape == (N_FRAMES, 4, 2)
+    assert np.allclose(corners[-1], crop_outline(np.asarray(got[-1].meta.image_to_face_mat), got[-1].shape[0]))
     assert not StoredFaces.load(raw_ws.aligned_dir(Side.dst)).smoothed
     debug = sm_ws.aligned_debug_dir(Side.dst)
     assert len(list(debug.iterdir())) == N_FRAMES  # redrawn in place, none added or lost
