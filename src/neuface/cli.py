@@ -23,7 +23,7 @@ from neuface.errors import NeufaceError
 from neuface.workspace import ENV_WORKSPACE, Workspace
 
 # Order shown in --help follows DFL's script numbering.
-COMMANDS = ("extract", "detect", "sort", "mask", "pack", "unpack", "train", "export",
+COMMANDS = ("extract", "detect", "sort", "curate", "mask", "pack", "unpack", "train", "export",
             "merge", "run", "demo", "clean", "doctor")
 
 

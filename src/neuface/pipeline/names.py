@@ -11,6 +11,7 @@ class Stage(str, Enum):
     extract = "extract"
     detect = "detect"
     sort = "sort"
+    curate = "curate"
     mask = "mask"
     pack = "pack"
     train = "train"
@@ -18,7 +19,8 @@ class Stage(str, Enum):
 
 
 ORDER: tuple[Stage, ...] = tuple(Stage)
-PER_SIDE: frozenset[Stage] = frozenset({Stage.extract, Stage.detect, Stage.sort, Stage.mask, Stage.pack})
+PER_SIDE: frozenset[Stage] = frozenset({Stage.extract, Stage.detect, Stage.sort, Stage.curate, Stage.mask,
+                                        Stage.pack})
 
 
 def stage_index(stage: Stage | str) -> int:

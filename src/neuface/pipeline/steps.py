@@ -328,6 +328,49 @@ class SortStep(Step):
         return "fix [sort] in neuface.toml (`neuface sort --help` lists methods), or remove `by` to skip sorting"
 
 
+class CurateStep(Step):
+    """Optional: flag (and with `[curate] apply = true`, trash) bad faces between sort and mask (issue 18)."""
+
+    stage = Stage.curate
+
+    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+        from neuface.pipeline.params import plain
+
+        if p["restore"]:
+            raise StepError("[curate] restore = true has no place in a pipeline run",
+                            f"restore once with `neuface curate {self.s} --restore`", 2)
+        if not p["apply"] and p["sheet"] is None:
+            return skip("not configured: set [curate] apply = true (or sheet = \"review.png\" for a dry run)",
+                        status="off")
+        options = {k: plain(v) for k, v in p.items() if k not in ("side", "jobs", "json_path")}
+        loose, packed = face_files(self.aligned(ctx))
+        if not (loose or packed):
+            raise StepError(f"no aligned faces in {self.aligned(ctx)} to curate", "run `neuface run --from detect`")
+        if forced:
+            return run("forced by --from", options)
+        reason = stale_reason(ctx, self, options, needs_stamp=True)
+        if reason:
+            return run(reason, options)
+        return skip("up to date: curated")
+
+    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+        from neuface.curate.curator import curate_aligned
+        from neuface.curate.options import CurateOptions
+
+        assert self.side is not None
+        names = {f for f in CurateOptions.__dataclass_fields__ if f != "jobs"}
+        opts = CurateOptions(**{k: v for k, v in p.items() if k in names}, jobs=p["jobs"] or None)
+        out = p["json_path"] or ctx.ws.frames_dir(self.side) / "curate.json"
+        result = curate_aligned(self.aligned(ctx), ctx.ws.aligned_trash_dir(self.side), out, opts,
+                                sheet=p["sheet"], apply=p["apply"])
+        return {"faces": len(result.verdicts), "flagged": len(result.flagged),
+                "moved": result.moved.total if result.moved else 0}
+
+    def hint(self, ctx: Context) -> str:
+        return (f"`neuface curate {self.s}` on its own shows the same problem; fix [curate] in neuface.toml or "
+                "remove the table to skip curating")
+
+
 class MaskStep(Step):
     stage = Stage.mask
 
@@ -510,7 +553,8 @@ class ExportStep(Step):
 
 
 STEP_TYPES: dict[Stage, Callable[[Side | None], Step]] = {
-    Stage.extract: ExtractStep, Stage.detect: DetectStep, Stage.sort: SortStep, Stage.mask: MaskStep,
+    Stage.extract: ExtractStep, Stage.detect: DetectStep, Stage.sort: SortStep, Stage.curate: CurateStep,
+    Stage.mask: MaskStep,
     Stage.pack: PackStep, Stage.train: TrainStep, Stage.export: ExportStep,
 }
 
