@@ -174,3 +174,17 @@ def test_pipeline_reads_curate_table() -> None:
     assert p["apply"] is True and p["blur_z"] == 3.5
     with pytest.raises(UsageError, match="no option"):
         stage_params("curate", {"aply": True}, ["src"])
+
+
+def test_run_step_between_sort_and_mask(labelled, tmp_path: Path) -> None:
+    import json
+
+    ws = _workspace(tmp_path, labelled[0])
+    shutil.copytree(labelled[0], ws / "data_dst" / "aligned")
+    (ws / "neuface.toml").write_text('[curate.src]\napply = true\njobs = 1\n')
+    assert main(["-q", "-w", str(ws), "--device", "cpu", "run", "--until", "curate"]) == 0
+    steps = {s["step"]: s for s in json.loads((ws / "run_summary.json").read_text())["steps"]}
+    assert steps["curate src"]["status"] == "done" and steps["curate dst"]["status"] == "off"
+    assert steps["curate src"]["counts"]["moved"] > 0
+    assert (ws / "data_src" / "aligned_trash" / "curate_manifest.json").is_file()
+    assert not (ws / "data_dst" / "aligned_trash").exists()
