@@ -138,16 +138,22 @@ def _write(path: Path, frame: np.ndarray, lm: np.ndarray, emb: np.ndarray, name:
     write_aligned_jpeg(path, warp_face(frame, mat, 256), meta)
 
 
-def build(out_dir: Path, n_clean: int, per_variant: int, seed: int = 0) -> dict[str, str | None]:
-    """Write a labelled faceset to `out_dir/aligned/`; return {file name: reason or None (clean)}."""
+def build(out_dir: Path, n_clean: int, per_variant: int, seed: int = 0, main_clip: str = MAIN_CLIP
+          ) -> dict[str, str | None]:
+    """Write a labelled faceset to `out_dir/aligned/`; return {file name: reason or None (clean)}.
+
+    `main_clip` is the faceset's person; the other-person faces come from the OTHER_CLIPS that are not it
+    (and from MAIN_CLIP when another clip is the main one).
+    """
     rng = np.random.default_rng(seed)
     det = _Detector()
     variants = [v for v in VARIANTS for _ in range(per_variant) if v != "other"]
     plan: list[str | None] = [None] * n_clean + variants  # type: ignore[list-item]
     order = rng.permutation(len(plan))
-    main = frames(REAL / MAIN_CLIP, len(plan))
+    main = frames(REAL / main_clip, len(plan))
     others: list[np.ndarray] = []
-    for clip in OTHER_CLIPS:
+    other_clips = [c for c in (MAIN_CLIP, *OTHER_CLIPS) if c != main_clip][:2]
+    for clip in other_clips:
         others += frames(REAL / clip, (per_variant + 1) // 2)
     aligned = out_dir / "aligned"
     aligned.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from curate_labelled import build  # noqa: E402
+from curate_labelled import MAIN_CLIP, build  # noqa: E402
 from neuface.curate.options import REASONS, CurateOptions  # noqa: E402
 
 
@@ -35,14 +35,16 @@ def evaluate(labels: dict[str, str | None], flagged: dict[str, set[str]]) -> dic
     return out
 
 
-def run(work: Path, n_clean: int, per_variant: int, opts: CurateOptions | None = None, seed: int = 1
-        ) -> tuple[dict[str, str | None], dict[str, dict[str, float]], list]:
+def run(work: Path, n_clean: int, per_variant: int, opts: CurateOptions | None = None, seed: int = 1,
+        main_clip: str | None = None) -> tuple[dict[str, str | None], dict[str, dict[str, float]], list]:
     """Build (or reuse, with labels.json) the labelled set in `work`, curate it, score the verdicts."""
     from neuface.curate.score import score_faceset
     from neuface.faceset.faceset import Faceset
 
-    labels = build(work, n_clean, per_variant, seed) if not (work / "labels.json").is_file() else \
-        json.loads((work / "labels.json").read_text())
+    if (work / "labels.json").is_file():
+        labels = json.loads((work / "labels.json").read_text())
+    else:
+        labels = build(work, n_clean, per_variant, seed, main_clip or MAIN_CLIP)
     (work / "labels.json").write_text(json.dumps(labels))
     with Faceset.open(work / "aligned") as fs:
         verdicts = score_faceset(fs, opts or CurateOptions())
@@ -67,12 +69,14 @@ def main() -> None:
     ap.add_argument("--per-variant", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1, help="which faces get which defect (thresholds were set on "
                     "seed 0, 60 clean + 6 per variant; the default seed 1 is a held-out set)")
+    ap.add_argument("--main", default=MAIN_CLIP, help="clip of the faceset's person (fixtures/real)")
     ap.add_argument("--keep", type=Path, help="build the set here and keep it (default: a temp folder)")
     ap.add_argument("--verbose", action="store_true", help="print every wrong verdict")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        labels, result, verdicts = run(work, args.clean, args.per_variant, seed=args.seed)
+        labels, result, verdicts = run(work, args.clean, args.per_variant, seed=args.seed,
+                                       main_clip=args.main)
         print(table(result))
         if args.verbose:
             for v in verdicts:

@@ -166,8 +166,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_pipeline_reads_curate_table() -> None:
+    from dataclasses import fields
+
     from neuface.pipeline.names import ORDER, Stage
-    from neuface.pipeline.params import stage_params
+    from neuface.pipeline.params import option_names, stage_params
+
+    # The command builds CurateOptions from its arguments by name: every option must be there.
+    assert {f.name for f in fields(CurateOptions)} <= set(option_names("curate"))
 
     assert ORDER.index(Stage.sort) < ORDER.index(Stage.curate) < ORDER.index(Stage.mask)
     p = stage_params("curate", {"apply": True, "blur_z": 3.5}, ["src"])

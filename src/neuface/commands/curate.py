@@ -47,6 +47,8 @@ def command(
     rare_angle_min: Annotated[int, typer.Option(help=_opt("rare_angle_min"))] = _D.rare_angle_min,
     angle_bin: Annotated[float, typer.Option(help=_opt("angle_bin"))] = _D.angle_bin,
     identity_max: Annotated[float, typer.Option(help=_opt("identity_max"))] = _D.identity_max,
+    identity_z: Annotated[float, typer.Option(help=_opt("identity_z"))] = _D.identity_z,
+    identity_floor: Annotated[float, typer.Option(help=_opt("identity_floor"))] = _D.identity_floor,
     cut_max: Annotated[float, typer.Option(help=_opt("cut_max"))] = _D.cut_max,
     exposure_max: Annotated[float, typer.Option(help=_opt("exposure_max"))] = _D.exposure_max,
     clip_max: Annotated[float, typer.Option(help=_opt("clip_max"))] = _D.clip_max,
@@ -64,11 +66,9 @@ def command(
         report = restore_aligned(aligned, trash)
         info(f"restored {report.total} faces to {aligned}")
         return
-    opts = CurateOptions(
-        misalign_max=misalign_max, shape_max=shape_max, occlusion_max=occlusion_max,
-        mask_occlusion_max=mask_occlusion_max, blur_z=blur_z, rare_angle_min=rare_angle_min, angle_bin=angle_bin,
-        identity_max=identity_max, cut_max=cut_max, exposure_max=exposure_max, clip_max=clip_max,
-        keep_rare_angles=keep_rare_angles, jobs=jobs or None)
+    # Every threshold option has its CurateOptions field's name: take them all from the parsed arguments.
+    thresholds = {k: v for k, v in locals().items() if k in CurateOptions.__dataclass_fields__ and k != "jobs"}
+    opts = CurateOptions(**thresholds, jobs=jobs or None)
     out = json_path or ws.frames_dir(side) / "curate.json"
     result = curate_aligned(aligned, trash, out, opts, sheet=sheet, apply=apply)
     counts: dict[str, int] = {}

@@ -35,6 +35,9 @@ HELP: dict[str, str] = {
     "angle_bin": "blurry: faces within this many degrees (yaw and pitch, window centred on the face) share an angle.",
     "identity_max": "other_person: flag when the identity embedding is farther than this from the faceset's "
                     "main identity (unit vectors).",
+    "identity_z": "other_person: also flag when the distance is this many robust standard deviations above the "
+                  "faceset's median distance (and above --identity-floor): recognition models differ in scale.",
+    "identity_floor": "other_person: the --identity-z rule never flags a distance below this.",
     "cut_max": "cut_off: flag when more than this share of the face hull is the black border outside the frame.",
     "exposure_max": "exposure: flag when mean brightness or contrast in the hull differs from the faceset's "
                     "median by more than this log ratio (0.4: about 1.5x).",
@@ -54,6 +57,8 @@ class CurateOptions:
     rare_angle_min: int = 3
     angle_bin: float = 15.0
     identity_max: float = 0.45
+    identity_z: float = 2.8
+    identity_floor: float = 0.3
     cut_max: float = 0.05
     exposure_max: float = 0.4
     clip_max: float = 0.15

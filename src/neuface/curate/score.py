@@ -32,14 +32,16 @@ class FaceVerdict:
     reasons: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     kept_rare_angle: bool = False
+    yields: set[str] = field(default_factory=set)  # flagged, but the face is shown under any other reason
 
     @property
     def primary(self) -> str | None:
         """The reason the face is trashed and shown under (options.PRIORITY), None when not flagged."""
-        for group in PRIORITY:
-            hits = [r for r in group if r in self.reasons]
-            if hits:
-                return max(hits, key=lambda r: self.reasons[r])
+        for candidates in ({r for r in self.reasons if r not in self.yields}, set(self.reasons)):
+            for group in PRIORITY:
+                hits = [r for r in group if r in candidates]
+                if hits:
+                    return max(hits, key=lambda r: self.reasons[r])
         return None
 
 
@@ -129,6 +131,11 @@ def judge(names: Sequence[str], measures: Sequence[dict[str, Any]], opts: Curate
     occl = occlusion_scores(np.stack([m["cells"] for m in measures]).astype(np.float64)) if n else np.zeros(0)
     ident = identity_distances([m["embedding"] for m in measures]) if n else np.zeros(0)
     blur_z = -robust_z(col["sharpness"])
+    with np.errstate(all="ignore"):
+        id_z = np.nan_to_num(robust_z(ident), nan=0.0)
+    # The larger of the absolute and the faceset-relative rule, both as ratios to their line.
+    id_score = np.maximum(np.nan_to_num(ident, nan=0.0) / opts.identity_max,
+                          np.where(np.nan_to_num(ident, nan=0.0) > opts.identity_floor, id_z / opts.identity_z, 0.0))
     # log ratios to the faceset's median: gamma and exposure act multiplicatively on brightness
     with np.errstate(all="ignore"):
         bright = np.abs(np.log((col["mean_l"] + 1) / (np.median(col["mean_l"]) + 1)))
@@ -143,7 +150,7 @@ def judge(names: Sequence[str], measures: Sequence[dict[str, Any]], opts: Curate
         occ = mo / opts.mask_occlusion_max if mo is not None else occl[i] / opts.occlusion_max
         # Scores are ratios to the threshold: 1.0 is the line, so reasons compare on one scale.
         scores = {"misaligned": mis, "occluded": float(occ), "blurry": blur_z[i] / opts.blur_z,
-                  "other_person": (ident[i] / opts.identity_max) if np.isfinite(ident[i]) else 0.0,
+                  "other_person": float(id_score[i]),
                   "cut_off": col["cut"][i] / opts.cut_max if opts.cut_max > 0 else float(col["cut"][i] > 0),
                   "exposure": float(expo[i])}
         v = FaceVerdict(name, scores={k: round(float(s), 3) for k, s in scores.items()})
@@ -151,6 +158,9 @@ def judge(names: Sequence[str], measures: Sequence[dict[str, Any]], opts: Curate
         if "blurry" in v.reasons and keep[i]:
             del v.reasons["blurry"]
             v.kept_rare_angle = True
+        if "other_person" in v.reasons and "blurry" in v.reasons and ident[i] <= opts.identity_max:
+            # Only the faceset-relative identity rule fired, and blur moves identity vectors that much.
+            v.yields.add("other_person")
         out.append(v)
     return out
 
