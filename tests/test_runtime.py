@@ -203,20 +203,23 @@ def test_fp16_on_a_cpu_warns_once(capsys) -> None:
 
 
 def test_cpu_backends_flush_denormals_and_doctor_says_why():
-    """Denormal floats are up to ~100x slower on x86; configure_backends flushes them on CPUs (as TF does)."""
+    """Denormal floats are up to ~100x slower on x86; configure_backends flushes them on CPUs (as TF does).
+    Checked in a fresh process: the flush mode is per thread and other tests in this one may have set it."""
+    import subprocess
+    import sys
+
     import torch
 
     from neuface import runtime
 
-    tiny = torch.tensor([1e-38], dtype=torch.float32)
-    try:
-        runtime.configure_backends(torch.device("cpu"))
-        flushed = float((tiny / 1e3)[0])  # 1e-41 is a float32 denormal
-    finally:
-        torch.set_flush_denormal(False)
-    kept = float((tiny / 1e3)[0])
-    if torch.set_flush_denormal(False):  # the CPU supports FTZ/DAZ (every x86-64 with SSE3 does)
-        assert flushed == 0.0 and kept > 0.0
+    code = ("import torch; from neuface import runtime\n"
+            "x = torch.tensor([1e-30]) * 1e-10  # 1e-40 is a float32 denormal\n"
+            "kept = float(x[0])\n"
+            "runtime.configure_backends(torch.device('cpu'))\n"
+            "print(kept, float((torch.tensor([1e-30]) * 1e-10)[0]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    kept, flushed = float(out[0]), float(out[1])
+    assert kept > 0.0 and flushed == 0.0  # every x86-64 CPU with SSE3 supports FTZ/DAZ
     reason = runtime.precision_reason(torch.device("cpu"))
     assert reason.startswith(runtime.choose_precision(torch.device("cpu")).name + ":")
     assert runtime.precision_reason(torch.device("cpu"), "fp32") == "fp32: asked for"
