@@ -32,18 +32,11 @@ from neuface.detect.backends import DetectOptions, create_backend, registry
 from neuface.detect.frames import load_frame
 from neuface.detect.landmarks import LANDMARKER_CHOICES
 from neuface.detect.landmarks.quality import alignment_difference, flip_disagreement, nearest_face, point_error
+from neuface.detect.smoothing import box_iou as iou
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "fixtures" / "real"
 ANNOTATED = ROOT / "tests" / "data" / "landmarks_annotated.json"
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def human_boxes(folder: Path) -> dict[str, list[np.ndarray]]:

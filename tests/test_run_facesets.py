@@ -152,3 +152,22 @@ def test_merge_after_run_takes_the_dst_video_that_run_used(real_media: Path, tmp
     assert main(["-w", str(ws), "merge"]) != 0
     err = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
     assert "talking_head_tpsmm.mp4" in err and "no VIDEO given and no data_dst" not in err
+
+
+def test_a_damaged_zip_is_a_clear_error_and_leaves_aligned_empty(sources: Path, tmp_path: Path):
+    """Corrupt bytes in the middle of the deflated pak: the CRC (or inflate) check fails mid-extraction; the
+    staging folder goes away, aligned/ holds nothing, and a rerun is not refused as 'already holds faces'."""
+    damaged = tmp_path / "damaged.zip"
+    raw = bytearray((sources / "deflated.zip").read_bytes())
+    with zipfile.ZipFile(sources / "deflated.zip") as zf:
+        info = zf.getinfo("random_dst_face_set/data_dst/aligned/faceset.pak")
+    middle = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size // 2
+    raw[middle:middle + 64] = bytes(64)
+    damaged.write_bytes(bytes(raw))
+    aligned = tmp_path / "ws" / "data_dst" / "aligned"
+    with pytest.raises(UsageError, match=r"damaged\.zip: damaged zip"):
+        link_faceset(damaged, aligned)
+    assert not aligned.exists() or not any(aligned.iterdir())
+    assert not [p for p in aligned.parent.iterdir() if p.name.startswith(".faceset-")]
+    assert linked_source(aligned) is None
+    assert link_faceset(sources / "deflated.zip", aligned).how == "extracted"  # the rerun works

@@ -20,10 +20,11 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from neuface.atomic import atomic_path, atomic_write_text
+from neuface.atomic import atomic_path, atomic_write_text, staging_dir
 from neuface.console import info, make_progress
 from neuface.errors import UsageError
 from neuface.faceset import dfljpg
@@ -149,6 +150,21 @@ def _extract(archive: zipfile.ZipFile, zip_path: Path, pak: zipfile.ZipInfo | No
                     progress.update(task, advance=len(chunk))
 
 
+def _extract_into(archive: zipfile.ZipFile, zip_path: Path, pak: zipfile.ZipInfo | None,
+                  images: list[zipfile.ZipInfo], aligned: Path) -> None:
+    """`_extract` into a staging folder that becomes `aligned/` only when every member was read intact, so an
+    interrupted or damaged extraction leaves `aligned/` as it was (empty) and a rerun starts clean."""
+    with staging_dir(aligned, prefix=".faceset-") as stage:
+        try:
+            _extract(archive, zip_path, pak, images, stage)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise UsageError(f"{zip_path}: damaged zip, cannot extract its faces ({exc}); nothing was "
+                             "changed") from exc
+        if aligned.exists():
+            aligned.rmdir()  # `_check_empty` made sure it is empty
+        os.replace(stage, aligned)
+
+
 def _link_images(folder: Path, aligned: Path) -> int:
     """One symlink per aligned image of `folder` (and its persons' sub-folders) in `aligned/`."""
     from neuface.faceset.faceset import list_images
@@ -219,7 +235,7 @@ def link_faceset(source: Path, aligned: Path) -> LinkResult:
                 how = "zip"
             else:
                 info(f"{source.name}: its faces are compressed, so they are extracted once into {aligned}")
-                _extract(archive, source, pak_item, images, aligned)
+                _extract_into(archive, source, pak_item, images, aligned)
                 how = "extracted"
     elif source.is_file() and _starts_like_a_pak(source):
         os.symlink(source.resolve(), aligned / PAK_NAME)
