@@ -9,6 +9,7 @@ unpickler, and nothing is ever written to PATH. The new model is written to the 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class ZipModelFiles(ModelFiles):
             return self.archive.read(self.member(suffix))
         except KeyError:
             return None
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
             raise ModelFormatError(f"{self.where(suffix)}: cannot read from the zip: {exc}") from exc
 
     def where(self, suffix: str) -> str:
