@@ -15,7 +15,7 @@ from neuface.curate.report import write_json, write_review_sheet
 from neuface.curate.score import FaceVerdict, score_faceset
 from neuface.errors import UsageError
 from neuface.faceset.faceset import Faceset
-from neuface.sort.parallel import progress_bars
+from neuface.sort import progress_bars
 
 
 @dataclass

@@ -102,7 +102,7 @@ def occlusion_scores(cells: np.ndarray) -> np.ndarray:
 
 def identity_distances(embeds: list[np.ndarray | None]) -> np.ndarray:
     """Distance of each face's identity vector from the faceset's dominant identity (NaN without one)."""
-    from neuface.sort.identity import identity_order
+    from neuface.sort import identity_order
 
     scores = identity_order(embeds).scores
     return np.array([np.nan if s is None else float(s) for s in scores])
@@ -167,7 +167,7 @@ def judge(names: Sequence[str], measures: Sequence[dict[str, Any]], opts: Curate
 
 def score_faceset(fs: Faceset, opts: CurateOptions, progress: Any = None) -> list[FaceVerdict]:
     """Verdicts for every face of `fs`, in faceset order."""
-    from neuface.sort.parallel import default_jobs
+    from neuface.sort import default_jobs
 
     jobs = opts.jobs or default_jobs()
     measures = measure_all(fs.root, len(fs), jobs, progress)

@@ -28,7 +28,7 @@ def _landmark_predictor() -> Any:
     if _predictor is None:
         import dlib
 
-        from neuface.detect.weights import dlib_model
+        from neuface.detect import dlib_model
 
         _predictor = dlib.shape_predictor(str(dlib_model("dlib.landmarks68")))
     return _predictor
@@ -212,11 +212,11 @@ def pose(lm: np.ndarray) -> tuple[float, float]:
 
 def embedding(meta: FaceMeta, img: np.ndarray, lm: np.ndarray, compute: bool) -> np.ndarray | None:
     """The identity vector detect stored, else (when `compute`) dlib's, as identity sort does."""
-    from neuface.sort.identity import stored_embedding
+    from neuface.sort import stored_embedding
 
     vec = stored_embedding(meta)
     if vec is None and compute:
-        from neuface.detect.identity import compute_identity_embedding
+        from neuface.detect import compute_identity_embedding
 
         vec = compute_identity_embedding(img, lm)
     return None if vec is None else np.asarray(vec, np.float32).reshape(-1)

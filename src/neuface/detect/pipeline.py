@@ -408,8 +408,7 @@ def _smooth(ws: Workspace, side: Side, cfg: DetectConfig, frames: list[Path], st
 def _video_rate(ws: Workspace, side: Side) -> float:
     """The side's video frame rate (0 when there is no readable video)."""
     from neuface.errors import NeufaceError
-    from neuface.extract.frames import resolve_video
-    from neuface.extract.video import VideoSource
+    from neuface.extract import VideoSource, resolve_video
 
     try:
         with VideoSource(resolve_video(ws, side, None)) as src:

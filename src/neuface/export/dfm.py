@@ -32,7 +32,7 @@ from neuface.export.verify import TOL_FP16, TOL_FP32, Verification, verify_dfm
 if TYPE_CHECKING:
     from torch import nn
 
-    from neuface.train.model import SAEHDModel
+    from neuface.train import SAEHDModel
 
 MIN_OPSET = 12
 

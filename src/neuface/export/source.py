@@ -29,7 +29,7 @@ def provenance_of(model: Any, name: str) -> Provenance:
 
 def load_for_export(model_dir: Path, name: str | None = None) -> tuple[nn.Module, Provenance, Path]:
     """(network on CPU, provenance, DFL's default `.dfm` path) of a model in `model_dir`."""
-    from neuface.train.model_folder import find_model, load_model
+    from neuface.train import find_model, load_model
 
     ref = find_model(Path(model_dir), name)
     model = load_model(ref, device="cpu", training=False)

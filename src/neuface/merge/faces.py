@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neuface.console import warn
-from neuface.detect.smoothing import LandmarkSmoother
+from neuface.detect import LandmarkSmoother
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.merge.motion import Motion
 from neuface.workspace import Side, Workspace
@@ -75,7 +75,7 @@ class StoredFaces(FaceSource):
 
     @classmethod
     def load(cls, aligned_dir: Path) -> StoredFaces:
-        from neuface.detect.smooth_pass import SMOOTHED_KEY
+        from neuface.detect import SMOOTHED_KEY
         from neuface.faceset import Faceset
 
         by_index: dict[int, list[FrameFace]] = defaultdict(list)
@@ -111,13 +111,13 @@ class DetectedFaces(FaceSource):
 
     def __init__(self, backend: str = "auto", models_dir: Path | None = None, device: str = "auto",
                  max_faces: int = 0):
-        from neuface.detect.backends import DetectOptions, create_backend
+        from neuface.detect import DetectOptions, create_backend
 
         self.backend = create_backend(backend, DetectOptions(with_embeddings=False), models_dir, device)
         self.max_faces = max_faces
 
     def faces(self, indices: Sequence[int], frames: Sequence[np.ndarray]) -> list[list[FrameFace]]:
-        from neuface.detect.faces import select_faces
+        from neuface.detect import select_faces
 
         found = self.backend.detect_batch(list(frames))
         return [[FrameFace(np.asarray(f.landmarks, np.float64)) for f in select_faces(faces, self.max_faces)]
@@ -125,7 +125,7 @@ class DetectedFaces(FaceSource):
 
 
 def _same_picture(path: Path, first: np.ndarray) -> bool:
-    from neuface.detect.frames import FrameError, load_frame
+    from neuface.detect import FrameError, load_frame
 
     try:
         img = load_frame(path)

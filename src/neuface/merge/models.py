@@ -132,7 +132,7 @@ class TorchRunner(ModelRunner):
     def __init__(self, model_dir: Path, name: str | None = None, device: str = "auto", precision: str = "auto",
                  batch_size: int = 8):
         from neuface import runtime
-        from neuface.train.model_folder import find_model, load_model
+        from neuface.train import find_model, load_model
 
         self.device = runtime.resolve_device(device)
         runtime.configure_backends(self.device)
@@ -162,7 +162,7 @@ def open_model(dfm: Path | None, model_dir: Path | None, workspace_model_dir: Pa
                device: str = "auto", precision: str = "auto", batch_size: int = 8, face_type: str | None = None,
                morph_factor: float = 1.0) -> ModelRunner:
     """The runner for `--dfm` or `--model-dir`; neither: the workspace model folder's SAEHD model, else its .dfm."""
-    from neuface.train.model_folder import list_models
+    from neuface.train import list_models
 
     if dfm is not None and model_dir is not None:
         raise UsageError("pass either --dfm or --model-dir, not both")

@@ -25,7 +25,7 @@ import numpy as np
 
 from neuface.atomic import atomic_path, staging_dir
 from neuface.console import RateTracker, info, make_progress
-from neuface.detect.smoothing import DEFAULT_STRENGTH, LandmarkSmoother
+from neuface.detect import DEFAULT_STRENGTH, LandmarkSmoother
 from neuface.errors import UsageError, VideoError
 from neuface.merge.encode import VideoSink, container_format
 from neuface.merge.faces import choose_face_source, smooth_faces
@@ -127,8 +127,7 @@ def _video_sink(out: Path, video: Path, rate: Fraction | None, meta: dict[str, s
 
 @contextlib.contextmanager
 def _frames_sink(final: Path, text: Mapping[str, str]) -> Iterator[Any]:
-    from neuface.extract.formats import ImageFormat
-    from neuface.extract.writer import FrameWriter
+    from neuface.extract import FrameWriter, ImageFormat
 
     with staging_dir(final, prefix=".merge-") as tmp:
         with FrameWriter(tmp, ImageFormat.png, text=text) as writer:
@@ -145,7 +144,7 @@ def _xseg_for(cfg: MergeConfig, runner: ModelRunner, ws: Workspace) -> object | 
     if not cfg.options.needs_xseg:
         return None
     from neuface.errors import ModelFormatError
-    from neuface.xseg.infer import XSegMasker
+    from neuface.xseg import XSegMasker
 
     where = cfg.xseg_dir or (Path(cfg.model_dir) if isinstance(runner, TorchRunner) and cfg.model_dir
                              else ws.model_dir)
@@ -157,8 +156,7 @@ def _xseg_for(cfg: MergeConfig, runner: ModelRunner, ws: Workspace) -> object | 
 
 def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
     """Merge the dst video (`cfg.video`, default the workspace's data_dst.*) with the model; see module doc."""
-    from neuface.extract.frames import resolve_video
-    from neuface.extract.video import VideoSource
+    from neuface.extract import VideoSource, resolve_video
 
     t0 = time.perf_counter()
     opts = cfg.options.validated()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from neuface.detect.identity import IDENTITY_KEY, compute_identity_embedding
+from neuface.detect import IDENTITY_KEY, compute_identity_embedding
 from neuface.sort.faces import Face
 from neuface.sort.order import Plan
 

@@ -2,7 +2,8 @@
 
 Conventions: tensors are NCHW float32 inside, images BGR in [0, 1], masks (B,1,H,W) in [0, 1]; every
 network output is a sigmoid. DFL's NHWC arrays: `torch.from_numpy(a).permute(0, 3, 1, 2)`.
-Nothing here is imported by `neuface.train` itself (torch stays out of `neuface --help`).
+Nothing heavy is imported by `neuface.train` itself (torch stays out of `neuface --help`): the names other
+stages use are lazy exports (below).
 
 Public API (import from the submodules):
 
@@ -40,3 +41,10 @@ Public API (import from the submodules):
   `SAEHDTrainer(model, precision, channels_last).train_step(batch) -> StepResult(src_loss, dst_loss)`
   (updates model.iter and model.loss_history; on CPU it calls `cpu_memory.retain_freed_memory()`).
 """
+
+from neuface.lazy import lazy_exports
+
+# What other stages (export, merge) use, imported lazily so `import neuface.train` stays free of torch.
+_API = {"find_model": "model_folder", "load_model": "model_folder", "list_models": "model_folder",
+        "SAEHDModel": "model"}
+__getattr__, __dir__ = lazy_exports(__name__, _API)
