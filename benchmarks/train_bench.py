@@ -2,6 +2,7 @@
 
     python benchmarks/train_bench.py                         # CPU: LIAE-UD res 128 batch 4 (the issue's setting)
     python benchmarks/train_bench.py --res 256 --batch 16 --device cuda --precision bf16   # GPU figures
+    python benchmarks/train_bench.py --processes 5           # median and spread over 5 fresh processes
 
 Baseline: `SAEHDTrainer.train_step` on one pre-built batch already on the device (model step only).
 Measured: the training loop's path - loader worker processes (or the batched GPU warp) -> device -> step.
@@ -13,14 +14,25 @@ present, else synthetic ones (the loader's cost does not depend on image content
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from neuface.runtime import choose_precision, configure_backends, resolve_device, synchronize
+from neuface.runtime import (
+    choose_precision,
+    configure_backends,
+    cpu_description,
+    precision_reason,
+    resolve_device,
+    synchronize,
+)
 from neuface.train.data import (
     BatchMaker,
     FaceCache,
@@ -73,7 +85,7 @@ def to_trainer_batch(b: dict) -> SAEHDBatch:
                       d["warped"], d["target"], d["target_m"], d["target_em"])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", type=int, default=128)
     ap.add_argument("--batch", type=int, default=4)
@@ -85,8 +97,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--ct-mode", default=None)
-    args = ap.parse_args()
+    ap.add_argument("--processes", type=int, default=0,
+                    help="measure in N fresh processes, one after another, and report the median and spread")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one child's figures, for --processes
+    return ap.parse_args()
 
+
+def measure(args: argparse.Namespace) -> dict:
+    """One process's figures: per-iteration times of the model step alone and end to end, the loader's rate."""
     dev = resolve_device(args.device)
     configure_backends(dev)
     prec = choose_precision(dev, args.precision)
@@ -129,19 +147,65 @@ def main() -> None:
     synchronize(dev)
     loader_rate = n / (time.perf_counter() - t)
     loader.close()
-
-    s_med, e_med = statistics.median(step_only), statistics.median(end_to_end)
     name = torch.cuda.get_device_name(dev) if gpu else "CPU"
-    print(f"device {name}, precision {prec.name}, {opts.archi} res {opts.resolution} batch {args.batch}, "
-          f"ae {opts.ae_dims} e {opts.e_dims} d {opts.d_dims} dm {opts.d_mask_dims}, loader workers {workers}, "
-          f"{'GPU batched warp' if gpu else 'CPU warp in workers'}, {len(cache)} faces")
+    setting = (f"device {name}, precision {prec.name}, {opts.archi} res {opts.resolution} batch {args.batch}, "
+               f"ae {opts.ae_dims} e {opts.e_dims} d {opts.d_dims} dm {opts.d_mask_dims}, loader workers {workers}, "
+               f"{'GPU batched warp' if gpu else 'CPU warp in workers'}, {len(cache)} faces")
+    return {"setting": setting, "step_only": step_only, "end_to_end": end_to_end, "loader_rate": loader_rate}
+
+
+def report(figures: dict, batch: int) -> None:
+    step_only, end_to_end = figures["step_only"], figures["end_to_end"]
+    s_med, e_med = statistics.median(step_only), statistics.median(end_to_end)
+    print(figures["setting"])
     print(f"model step only (baseline): median {s_med * 1e3:.0f} ms/it ({1 / s_med:.2f} it/s), "
           f"min {min(step_only) * 1e3:.0f} ms")
     print(f"end to end (data pipeline included): median {e_med * 1e3:.0f} ms/it ({1 / e_med:.2f} it/s), "
           f"min {min(end_to_end) * 1e3:.0f} ms")
-    print(f"loader alone: {loader_rate:.1f} batches/s ({loader_rate * args.batch * 2:.0f} samples/s)")
+    loader_rate = figures["loader_rate"]
+    print(f"loader alone: {loader_rate:.1f} batches/s ({loader_rate * batch * 2:.0f} samples/s)")
     ratio = e_med / s_med
     print(f"end-to-end / step-only time ratio: {ratio:.3f} (pipeline cost {100 * (ratio - 1):+.1f} %; goal <= +10 %)")
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """(median, largest distance from it as a fraction of it): the issue's "within +-10 % of the median"."""
+    med = statistics.median(values)
+    return med, max(abs(v - med) for v in values) / med
+
+
+def fresh_processes(args: argparse.Namespace) -> None:
+    """The figures in N fresh processes one after another: what N separate runs of a user see."""
+    child = [sys.executable, __file__, "--json", *sys.argv[1:]]
+    rows = []
+    for i in range(args.processes):
+        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        fig = json.loads(out)
+        rows.append((statistics.median(fig["step_only"]), statistics.median(fig["end_to_end"])))
+        print(f"process {i + 1}: step only {rows[-1][0] * 1e3:.0f} ms/it, end to end {rows[-1][1] * 1e3:.0f} ms/it",
+              flush=True)
+    if rows:
+        print(fig["setting"])
+    for label, values in (("model step only", [r[0] for r in rows]), ("end to end", [r[1] for r in rows])):
+        med, frac = spread(values)
+        print(f"{label} over {len(values)} fresh processes: median {med * 1e3:.0f} ms/it, min {min(values) * 1e3:.0f}, "
+              f"max {max(values) * 1e3:.0f}, spread +-{frac * 100:.1f} % of the median (goal <= 10 %)")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.json:
+        print(json.dumps(measure(args)))
+        return
+    dev = resolve_device(args.device)
+    chosen = choose_precision(dev, args.precision)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; CPU {cpu_description()}; "
+          f"precision {args.precision} -> {chosen.name} ({precision_reason(dev, args.precision)})")
+    if args.processes:
+        fresh_processes(args)
+    else:
+        report(measure(args), args.batch)
 
 
 if __name__ == "__main__":
