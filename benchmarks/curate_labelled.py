@@ -125,8 +125,8 @@ def defect(variant: str, frame: np.ndarray, lm: np.ndarray, rng: np.random.Gener
 
 
 def _write(path: Path, frame: np.ndarray, lm: np.ndarray, emb: np.ndarray, name: str) -> None:
-    from neuface.detect.align import get_transform_mat, transform_points, warp_face
     from neuface.detect.identity import identity_extra
+    from neuface.dfl.align import get_transform_mat, transform_points, warp_face
     from neuface.faceset.dfljpg import write_aligned_jpeg
     from neuface.faceset.meta import FaceMeta
 

@@ -33,7 +33,8 @@ import av
 import cv2
 
 from neuface.console import set_verbosity
-from neuface.detect.pipeline import DetectConfig, FrameProcessor, cpu_cores, init_worker, make_backends, run_detect
+from neuface.detect.options import DetectConfig
+from neuface.detect.pipeline import FrameProcessor, cpu_cores, init_worker, make_backends, run_detect
 from neuface.workspace import Side, Workspace
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real" / "talking_head_d3.mp4"

@@ -122,7 +122,7 @@ def flip_consistency(backend, frames: list[np.ndarray]) -> float:
 
 def corner_jitter(backend, frames: list[np.ndarray], fps: float = 25.0) -> float:
     """Mean per-frame motion (px) of the DFL whole-face crop's corners in the calmest 1 s window."""
-    from neuface.detect.align import get_transform_mat, transform_points
+    from neuface.dfl.align import get_transform_mat, transform_points
 
     corners = []
     for img in frames:

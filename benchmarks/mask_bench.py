@@ -19,8 +19,8 @@ import torch
 
 from neuface.console import set_verbosity
 from neuface.xseg.apply import apply_masks, locate_model
+from neuface.xseg.model_files import WEIGHTS_NAME, save_weights
 from neuface.xseg.net import XSeg
-from neuface.xseg.weights import WEIGHTS_NAME, save_weights
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 

@@ -25,10 +25,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 
 def build_fixture_dfm(out: Path) -> Path:
+    from neuface.dfl.weights import load_weight_file
     from neuface.export.dfm import export_dfm
     from neuface.export.provenance import Provenance
     from neuface.train.archi import parse_archi
-    from neuface.train.dfl_weights import load_weight_file
     from neuface.train.nn import SAEHD, SAEHDDims
 
     net = SAEHD(SAEHDDims(64, parse_archi("liae-ud"), 64, 32, 32, 16))
@@ -51,7 +51,7 @@ def main() -> None:
     from neuface.cli import main as cli
     from neuface.console import set_verbosity
     from neuface.merge.options import MergeOptions
-    from neuface.merge.pipeline import MergeConfig, run_merge
+    from neuface.merge.pipeline import run_merge
     from neuface.workspace import Workspace
     from test_merge import _trim
 
@@ -66,9 +66,9 @@ def main() -> None:
         ws = Workspace.at(root)
 
         def run(batch: int, workers: int | None, tag: str) -> float:
-            cfg = MergeConfig(out=Path(tmp) / f"{tag}.mp4", force=True, dfm=dfm, faces="stored", batch_size=batch,
-                              workers=workers, device=args.device, options=MergeOptions(blur=40, erode=8))
-            res = run_merge(ws, cfg)
+            opts = MergeOptions(out=Path(tmp) / f"{tag}.mp4", force=True, dfm=dfm, faces="stored", batch_size=batch,
+                                workers=workers, device=args.device, blur=40, erode=8)
+            res = run_merge(ws, opts)
             assert res.frames == args.frames
             return res.frames_per_second
 

@@ -30,8 +30,8 @@ JOHNS = REPO.parent / "shared" / "fixtures" / "real" / "identities" / "johns"
 
 def build_faces(out: Path, count: int, size: int) -> list[Path]:
     from neuface.detect.backends.dlib_backend import DlibBackend
+    from neuface.dfl.landmarks import mirror_landmarks
     from neuface.faceset.dfljpg import write_aligned_jpeg
-    from neuface.faceset.landmarks import mirror_landmarks
     from neuface.faceset.meta import FaceMeta
 
     backend = DlibBackend()
@@ -63,11 +63,11 @@ def build_faces(out: Path, count: int, size: int) -> list[Path]:
 
 
 def timed(method: str, paths: list[Path], jobs: int) -> float:
-    from neuface.sort.methods import get_method
-    from neuface.sort.sorter import SortOptions, plan_sort
+    from neuface.sort.options import SortOptions
+    from neuface.sort.sorter import plan_sort
 
     t0 = time.perf_counter()
-    plan_sort(paths, SortOptions(method=get_method(method), target=500, jobs=jobs))
+    plan_sort(paths, SortOptions(by=method, target=500, jobs=jobs))
     return time.perf_counter() - t0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuface.train.dfl_weights import load_weight_file
+from neuface.dfl.weights import load_weight_file
 from neuface.train.model import SAEHDModel, build_model
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
+from neuface.dfl.optim import AdaBelief, RMSprop
+from neuface.dfl.weights import dfl_variables
 from neuface.errors import ModelFormatError
-from neuface.train.dfl_weights import dfl_variables
-from neuface.train.optim import AdaBelief, RMSprop
 from neuface.train.step import SAEHDTrainer
 
 

@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.detect.align import (
+from neuface.dfl.align import (
     LANDMARKS_2D_NEW,
     TEMPLATE_INDICES,
     crop_outline,
     estimate_averaged_yaw,
-    face_type_name,
     get_rect_from_landmarks,
     get_transform_mat,
     landmarks_to_template_mat,
@@ -23,6 +22,7 @@ from neuface.detect.align import (
     umeyama,
     warp_face,
 )
+from neuface.dfl.facetype import face_type_name
 
 
 def _fixture_json(dfl_fixtures: Path, rel: str) -> dict:

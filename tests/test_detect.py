@@ -117,7 +117,7 @@ def test_identity_embeddings_separate_people(real_media, dlib_full):
 
 
 def test_identity_from_aligned_face_matches_frame(dfl_fixtures, dlib_full):
-    from neuface.detect.align import get_transform_mat, transform_points, warp_face
+    from neuface.dfl.align import get_transform_mat, transform_points, warp_face
 
     frame = load_frame(dfl_fixtures / "frames" / "t1.jpg")
     face = max(dlib_full.detect(frame), key=lambda f: f.area)

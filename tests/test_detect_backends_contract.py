@@ -211,7 +211,8 @@ def test_callers_name_no_backend(path):
 
 
 def test_redo_chain_comes_from_the_registry(tmp_path, monkeypatch):
-    from neuface.detect.pipeline import DetectConfig, make_backends
+    from neuface.detect.options import DetectConfig
+    from neuface.detect.pipeline import make_backends
 
     monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path))
     chain = make_backends(DetectConfig(backend="dlib", identity=False), redo=True)

@@ -232,7 +232,7 @@ def test_fake_pack_runs_through_onnxruntime(fake_pack, dfl_fixtures):
     np.testing.assert_allclose(face.rect, rect, atol=1.0)
     np.testing.assert_allclose(face.landmarks, src_lm, atol=2e-3)
     np.testing.assert_allclose(face.embedding[:2], [0.6, 0.8], atol=1e-6)  # L2-normalised
-    from neuface.detect.align import get_transform_mat
+    from neuface.dfl.align import get_transform_mat
 
     np.testing.assert_allclose(get_transform_mat(face.landmarks, 512, "whole_face"), mat, atol=1e-3)
 
@@ -279,14 +279,15 @@ def test_pipeline_with_insightface_backend(fake_pack, dfl_fixtures, tmp_path):
     import shutil
 
     from neuface.detect.identity import IDENTITY_MODEL_KEY
-    from neuface.detect.pipeline import DetectConfig, run_detect
+    from neuface.detect.options import DetectConfig
+    from neuface.detect.pipeline import run_detect
     from neuface.faceset import dfljpg
     from neuface.workspace import Side, Workspace
 
     ws = Workspace.at(tmp_path / "ws")
     ws.frames_dir(Side.src).mkdir(parents=True)
     shutil.copyfile(dfl_fixtures / "frames" / "t1.jpg", ws.frames_dir(Side.src) / "t1.jpg")
-    result = run_detect(ws, Side.src, DetectConfig(backend="auto", models_dir=fake_pack, device="cpu"))
+    result = run_detect(ws, Side.src, DetectConfig(backend="auto", models=fake_pack, device="cpu"))
     assert result.backend == "insightface" and result.faces == 1
     meta = dfljpg.read_meta(ws.aligned_dir(Side.src) / "t1_0.jpg")
     _, _, mat = _dfl_face(dfl_fixtures)

@@ -24,8 +24,8 @@ from neuface.detect.landmarks.quality import (
     nearest_face,
     point_error,
 )
+from neuface.dfl.landmarks import MIRROR_IDXS, mirror_landmarks
 from neuface.errors import UsageError
-from neuface.faceset.landmarks import MIRROR_IDXS, mirror_landmarks
 from neuface.workspace import Side, Workspace
 
 ANNOTATED = Path(__file__).parent / "data" / "landmarks_annotated.json"
@@ -200,12 +200,12 @@ def test_cli_bad_landmarks_is_one_line(tmp_path, dfl_fixtures, capsys):
 
 
 def test_run_passes_landmarks_to_detect():
-    from neuface.pipeline.params import stage_params
+    from neuface.pipeline.params import stage_options
     from neuface.pipeline.steps import DetectStep
 
     assert "landmarks" in DetectStep.OPTIONS
-    assert stage_params("detect", {"landmarks": "dlib-5pt"}, ["src"])["landmarks"] == "dlib-5pt"
-    assert stage_params("detect", {}, ["src"])["landmarks"] == "auto"
+    assert stage_options("detect", {"landmarks": "dlib-5pt"}, "src").landmarks == "dlib-5pt"
+    assert stage_options("detect", {}, "src").landmarks == "auto"
 
 
 def test_degenerate_five_points_fall_back_to_the_box(images):

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from neuface.cli import main
-from neuface.detect.align import get_transform_mat, transform_points
 from neuface.detect.identity import IDENTITY_KEY, IDENTITY_MODEL_KEY
-from neuface.detect.pipeline import DetectConfig, run_detect
+from neuface.detect.options import DetectConfig
+from neuface.detect.pipeline import run_detect
+from neuface.dfl.align import get_transform_mat, transform_points
 from neuface.errors import UsageError
 from neuface.faceset import Faceset, dfljpg
 from neuface.faceset.jpeg import metadata_payload, walk

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.detect.pipeline import DetectConfig, run_detect
+from neuface.detect.options import DetectConfig
+from neuface.detect.pipeline import run_detect
 from neuface.detect.rotation import ROTATIONS, rotate_frame, unrotate_points
 from neuface.faceset import dfljpg
 from neuface.workspace import Side, Workspace

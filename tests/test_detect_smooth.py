@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.detect.align import crop_outline, get_transform_mat, transform_points
-from neuface.detect.pipeline import DetectConfig, run_detect
+from neuface.detect.options import DetectConfig
+from neuface.detect.pipeline import run_detect
 from neuface.detect.smooth_pass import SMOOTHED_KEY, written_corner_track
 from neuface.detect.smoothing import LandmarkSmoother
+from neuface.dfl.align import crop_outline, get_transform_mat, transform_points
 from neuface.faceset import dfljpg
 from neuface.merge.faces import StoredFaces
 from neuface.workspace import Side, Workspace

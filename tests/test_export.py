@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from neuface.cli import main
+from neuface.dfl.safe_pickle import dumps_compat
+from neuface.dfl.weights import load_weight_file
 from neuface.errors import UsageError
 from neuface.export.check import check_dfm
 from neuface.export.dfm import ExportError, export_dfm
 from neuface.export.faces import faces_batch
 from neuface.export.provenance import Provenance
 from neuface.export.verify import compare_outputs, run_dfm
-from neuface.safe_pickle import dumps_compat
 from neuface.train.archi import parse_archi
-from neuface.train.dfl_weights import load_weight_file
 from neuface.train.nn import SAEHD, SAEHDDims
 
 OUT_KEYS = ("out_face_mask", "out_celeb_face", "out_celeb_face_mask")
@@ -219,7 +219,7 @@ def test_training_loop_call_with_saehd_model(tmp_path: Path, ref_dir: Path, face
 def test_mid_full_model_exports_with_face_type_mf(tmp_path: Path, ref_dir: Path, faces) -> None:
     """A mid-full (`mf`) model's .dfm says `mf`; DFL's long names (`midfull_face`, what DFL writes in aligned
     faces) map through the one FaceType table, for every face type a model can have."""
-    from neuface.faceset.facetype import FaceType
+    from neuface.dfl.facetype import FaceType
     from neuface.train.model_folder import find_model, load_model
 
     model_dir = _dfl_model_folder(tmp_path / "ws", ref_dir, face_type="mf")

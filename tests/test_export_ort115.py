@@ -19,9 +19,9 @@ import numpy as np
 import onnx
 import pytest
 
+from neuface.dfl.weights import load_weight_file
 from neuface.export.dfm import export_dfm
 from neuface.export.provenance import Provenance
-from neuface.train.dfl_weights import load_weight_file
 from neuface.train.nn import build_saehd
 
 ORT_VERSION = "1.15.1"

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from neuface.dfl.facetype import FaceType
+from neuface.dfl.safe_pickle import pickle_protocol
 from neuface.errors import FacesetFormatError, UsageError
-from neuface.faceset import FaceMeta, FaceType, dfljpg, jpeg, png
-from neuface.safe_pickle import pickle_protocol
+from neuface.faceset import FaceMeta, dfljpg, jpeg, png
 
 ALIGNED = ["Tom_Hanks_54745_0.jpg", "t1_0.jpg", "t1_1.jpg", "t1_2.jpg", "t1_3.jpg"]
 PWNED = Path("/tmp/neuface_faceset_pwned")

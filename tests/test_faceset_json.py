@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neuface.faceset import Faceset, FaceType, SampleType, dfljpg, jpeg
+from neuface.dfl.facetype import FaceType, SampleType
+from neuface.faceset import Faceset, dfljpg, jpeg
 from neuface.faceset.pak import PakReader
 
 ALIGNED = ["Tom_Hanks_54745_0.jpg", "t1_0.jpg", "t1_1.jpg", "t1_2.jpg", "t1_3.jpg"]

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuface.dfl.safe_pickle import dumps_compat
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.faceset import Faceset, dfljpg, ensure_not_mixed
 from neuface.faceset.pak import PakEntry, PakReader, encode_configs, sample_config, write_pak
 from neuface.pack import pack_faceset, unpack_faceset
-from neuface.safe_pickle import dumps_compat
 
 PWNED = Path("/tmp/neuface_pak_pwned")
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.faceset.landmarks import (
+from neuface.dfl.landmarks import (
     MIRROR_IDXS,
     draw_landmarks,
     estimate_pitch_yaw_roll,

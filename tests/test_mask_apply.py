@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from neuface.cli import main
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
+from neuface.dfl.landmarks import get_image_hull_mask
 from neuface.faceset import Faceset, dfljpg
-from neuface.faceset.landmarks import get_image_hull_mask
 from neuface.xseg.apply import apply_masks, locate_model, remove_masks
 from neuface.xseg.framing import face_to_xseg, mask_from_xseg, reframe_matrix
-from neuface.xseg.weights import WEIGHTS_NAME, make_data_dat
+from neuface.xseg.model_files import WEIGHTS_NAME, make_data_dat
 
 
 @pytest.fixture

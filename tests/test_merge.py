@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from neuface.cli import main
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
 from neuface.extract.video import VideoSource
 from neuface.merge.faces import DetectedFaces
 from neuface.merge.label import label_rect
@@ -94,10 +94,10 @@ def landmarks(input_frames) -> list[list[np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def ref_dfm(model_fixtures: Path, tmp_path_factory) -> Path:
+    from neuface.dfl.weights import load_weight_file
     from neuface.export.dfm import export_dfm
     from neuface.export.provenance import Provenance
     from neuface.train.archi import parse_archi
-    from neuface.train.dfl_weights import load_weight_file
     from neuface.train.nn import SAEHD, SAEHDDims
 
     net = SAEHD(SAEHDDims(64, parse_archi("liae-ud"), 64, 32, 32, 16))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neuface.cli import main
-from neuface.detect.align import get_transform_mat
+from neuface.dfl.align import get_transform_mat
 from neuface.extract.video import VideoSource
 from neuface.merge.faces import FrameFace
 from neuface.merge.motion import (

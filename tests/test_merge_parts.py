@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
+from neuface.dfl.landmarks import get_image_hull_mask
 from neuface.errors import UsageError
-from neuface.faceset.landmarks import get_image_hull_mask
 from neuface.merge import masks as M
 from neuface.merge.effects import bicubic_degrade, blur_sharpen, denoise, hist_match, reduce_colors
 from neuface.merge.faces import FrameFace

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from _saehd_ref import nchw, ref_dir
+from neuface.dfl.safe_pickle import pickle_protocol, safe_loads
+from neuface.dfl.weights import read_weight_file
 from neuface.errors import ModelFormatError, UsageError
-from neuface.safe_pickle import pickle_protocol, safe_loads
-from neuface.train.dfl_weights import read_weight_file
 from neuface.train.model import build_model
 from neuface.train.model_folder import (
     ModelRef,
@@ -30,7 +30,7 @@ from neuface.train.model_folder import (
 )
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch, SAEHDTrainer
-from neuface.train.summary import DeviceRow
+from neuface.training.summary import DeviceRow
 
 DFL_OPTION_ORDER = [
     "resolution", "face_type", "models_opt_on_gpu", "archi", "ae_dims", "e_dims", "d_dims", "d_mask_dims",

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from neuface.provenance import IPTC_TRAINED_ALGORITHMIC, add_png_text, encode_png, synthetic_media_text
-from neuface.train.preview import write_previews
+from neuface.training.preview import write_previews
 
 
 def _image() -> np.ndarray:

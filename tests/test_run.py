@@ -278,10 +278,10 @@ def test_dfl_faceset_paks_and_xseg_weights(tmp_path: Path, dfl_fixtures: Path, m
 
 
 def test_side_tables_override_shared_options() -> None:
-    from neuface.pipeline.params import split_table, stage_params
+    from neuface.pipeline.params import stage_options
 
     table = {"size": 128, "jpeg_quality": 80, "dst": {"size": 256}}
-    dst = stage_params("detect", split_table(table, "dst"), ["dst"])
-    src = stage_params("detect", split_table(table, "src"), ["src"])
-    assert (dst["size"], dst["jpeg_quality"], src["size"]) == (256, 80, 128)
-    assert src["backend"] == "auto" and src["side"] == Side.src  # the command's own defaults and types
+    dst = stage_options("detect", table, "dst")
+    src = stage_options("detect", table, "src")
+    assert (dst.size, dst.jpeg_quality, src.size) == (256, 80, 128)
+    assert src.backend == "auto" and src.models is None  # the command's own defaults and types

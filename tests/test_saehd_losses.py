@@ -8,11 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from _saehd_ref import nchw, ref_batch, ref_dir, ref_model
+from neuface.dfl.losses import dssim, gaussian_blur
 from neuface.train.losses import (
     d_loss,
-    dssim,
     dssim_kernel_sizes,
-    gaussian_blur,
     mask_blur,
     reconstruction_loss,
     style_loss,

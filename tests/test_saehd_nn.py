@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from _saehd_ref import nchw, ref_dir, ref_model
+from neuface.dfl.weights import dfl_variables, load_weight_file, module_to_dfl, read_weight_file
 from neuface.errors import UsageError
 from neuface.train.archi import parse_archi
-from neuface.train.dfl_weights import dfl_variables, load_weight_file, module_to_dfl, read_weight_file
 from neuface.train.nn import CodeDiscriminator, UNetPatchDiscriminator, build_saehd, count_parameters, unet_patch_layers
 from neuface.train.nn.layers import depth_to_space
 

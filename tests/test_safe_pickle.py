@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
+from neuface.dfl.safe_pickle import dumps_compat, pickle_protocol, safe_loads
 from neuface.errors import ForbiddenGlobalError
-from neuface.safe_pickle import dumps_compat, pickle_protocol, safe_loads
 
 
 class _Evil:

@@ -186,10 +186,10 @@ def test_merge_smooth_vs_no_smooth(tmp_path, real_media) -> None:
 
 
 def test_smooth_options_reach_the_merge_table() -> None:
-    """neuface.toml's [merge] takes the options from the command's signature: on by default, settable."""
-    from neuface.pipeline.params import stage_params
+    """neuface.toml's [merge] takes the merge options: on by default, settable."""
+    from neuface.pipeline.params import stage_options
 
-    assert {k: v for k, v in stage_params("merge", None).items() if "smooth" in k} == {
-        "smooth": True, "smooth_strength": DEFAULT_STRENGTH}
-    got = stage_params("merge", {"smooth": False, "smooth_strength": 0.3})
-    assert got["smooth"] is False and got["smooth_strength"] == 0.3
+    default = stage_options("merge", None)
+    assert (default.smooth, default.smooth_strength) == (True, DEFAULT_STRENGTH)
+    got = stage_options("merge", {"smooth": False, "smooth_strength": 0.3})
+    assert got.smooth is False and got.smooth_strength == 0.3

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from neuface.cli import main
+from neuface.dfl.landmarks import estimate_pitch_yaw_roll, get_image_hull_mask
 from neuface.faceset.dfljpg import read_meta, write_aligned_jpeg
-from neuface.faceset.landmarks import estimate_pitch_yaw_roll, get_image_hull_mask
 from neuface.faceset.meta import FaceMeta
 from neuface.sort.methods import METHODS, get_method
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from neuface.dfl.landmarks import get_image_hull_mask
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.faceset import dfljpg
-from neuface.faceset.landmarks import get_image_hull_mask
 from neuface.train.data import (
     BatchMaker,
     SideAugment,

@@ -76,7 +76,7 @@ def _adabelief_displacement_bound(lr: float, steps: int, b1: float, b2: float) -
 
 def test_two_ranks_of_batch_2_equal_one_process_of_batch_4_with_halved_loss(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch):
-    from neuface.train.optim import AdaBelief
+    from neuface.dfl.optim import AdaBelief
     from neuface.train.step import SAEHDBatch, SAEHDTrainer
 
     out = str(tmp_path / "w")

@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from neuface.dfl.landmarks import mirror_landmarks
 from neuface.faceset import dfljpg
-from neuface.faceset.landmarks import mirror_landmarks
 
 TINY = ["--resolution", "64", "--ae-dims", "32", "--e-dims", "16", "--d-dims", "16", "--d-mask-dims", "16"]
 T1_FACES = ("t1_0.jpg", "t1_1.jpg", "t1_2.jpg", "t1_3.jpg")

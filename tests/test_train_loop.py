@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from neuface.cli import main
+from neuface.dfl.safe_pickle import dumps_compat
 from neuface.export.check import check_dfm
-from neuface.safe_pickle import dumps_compat
 from neuface.train.model_folder import find_model, load_model, read_data_dat
 from test_train_helpers import TINY, make_workspace
 
@@ -214,8 +214,8 @@ def test_dfl_pretrained_model_is_continued_and_reset_iter_starts_a_new_face(ws: 
 
 def test_tensorboard_scalars_are_optional_and_only_rank_zero_talks(tmp_path: Path):
     from neuface import console
-    from neuface.train.ddp import DistInfo
-    from neuface.train.loop import Scalars, quiet_other_ranks
+    from neuface.train.ddp import DistInfo, quiet_other_ranks
+    from neuface.training.scalars import Scalars
 
     try:
         import tensorboard  # noqa: F401

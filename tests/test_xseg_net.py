@@ -9,19 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from neuface.dfl.safe_pickle import safe_loads
+from neuface.dfl.weights import read_pickle_bytes as read_pickle
 from neuface.errors import ModelFormatError
 from neuface.runtime import Precision
-from neuface.safe_pickle import safe_loads
 from neuface.xseg.infer import XSegMasker, to_input, xseg_precision
+from neuface.xseg.model_files import WEIGHTS_NAME, find_xseg_files, load_dfl_state, save_weights, state_to_dfl
 from neuface.xseg.net import XSeg
-from neuface.xseg.weights import (
-    WEIGHTS_NAME,
-    find_xseg_files,
-    load_dfl_state,
-    read_pickle,
-    save_weights,
-    state_to_dfl,
-)
 
 
 def nchw(a: np.ndarray) -> np.ndarray:

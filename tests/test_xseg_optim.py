@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuface.safe_pickle import dumps_compat, safe_loads
+from neuface.dfl.safe_pickle import dumps_compat, safe_loads
+from neuface.dfl.weights import dfl_key, to_dfl_layout
+from neuface.dfl.weights import owner_module as _owner
+from neuface.xseg.model_files import OPT_NAME, WEIGHTS_NAME, opt_key, state_to_dfl
 from neuface.xseg.net import XSeg
 from neuface.xseg.train import _load_or_create, save_model
-from neuface.xseg.weights import OPT_NAME, WEIGHTS_NAME, _owner, dfl_key, opt_key, state_to_dfl, to_dfl_layout
 
 LR, RHO = 1e-4, 0.9  # DFL's Model_XSeg
 LERAS_EPS = 1e-6  # np.finfo(np.float32).resolution, added outside the root (dfl-models.md, RMSprop)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from neuface.dfl.safe_pickle import safe_loads
 from neuface.errors import UsageError
-from neuface.safe_pickle import safe_loads
 from neuface.xseg.augment import augment
 from neuface.xseg.framing import rasterize_polys
-from neuface.xseg.train import load_samples, train_xseg
-from neuface.xseg.weights import DATA_NAME, OPT_NAME, WEIGHTS_NAME
+from neuface.xseg.model_files import DATA_NAME, OPT_NAME, WEIGHTS_NAME
+from neuface.xseg.samples import load_samples
+from neuface.xseg.train import train_xseg
 
 
 @pytest.fixture
@@ -102,14 +105,57 @@ def test_training_overfits_saves_dfl_files_and_resumes_exactly(aligned, tmp_path
         np.testing.assert_allclose(resumed[k], v, rtol=0, atol=1e-6, err_msg=k)
 
 
+def test_ctrl_c_saves_at_that_iteration_and_the_next_run_resumes_there(aligned, tmp_path, capsys):
+    """The shared loop's stop flag, as for SAEHD: SIGINT lets the step in flight finish, saves (weights, optimizer,
+    data.dat with the RNG streams, summary) and returns; TensorBoard scalars are written exactly when SAEHD's are
+    (the optional tensorboard package installed); the next run continues from the saved iteration."""
+    try:
+        import tensorboard  # noqa: F401
+        have_tb = True
+    except ImportError:
+        have_tb = False
+    model = tmp_path / "model"
+
+    def ctrl_c(iteration: int, _loss: float) -> None:
+        if iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    r = train_xseg(model, [aligned], iterations=4, batch_size=1, augment=False, device="cpu", precision="fp32",
+                   seed=5, save_every_min=0, preview_every_min=0, on_iteration=ctrl_c)
+    assert r.iteration == 2 and len(r.losses) == 2 and model / DATA_NAME in r.saved
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert "stopped at iteration 2 (SIGINT); model saved" in capsys.readouterr().err
+    data = safe_loads((model / DATA_NAME).read_bytes())
+    assert data["iter"] == 2 and len(data["loss_history"]) == 2 and {"rng", "batches"} <= set(data["neuface"])
+    assert int(safe_loads((model / OPT_NAME).read_bytes())["iters:0"]) == 2
+    assert "Current iteration: 2" in (model / "XSeg_summary.txt").read_text()
+    events = sorted((model / "XSeg_history" / "tensorboard").glob("events.out.tfevents.*"))
+    assert bool(events) == have_tb
+    if have_tb:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(events[0]))
+        acc.Reload()
+        assert [e.step for e in acc.Scalars("loss/xseg")] == [1, 2]
+
+    r2 = train_xseg(model, [aligned], target_iter=3, batch_size=1, augment=False, device="cpu", precision="fp32",
+                    save_every_min=0, preview_every_min=0)
+    assert "resuming XSeg model" in capsys.readouterr().err
+    assert r2.iteration == 3 and len(r2.losses) == 1
+    resumed = safe_loads((model / DATA_NAME).read_bytes())
+    assert resumed["iter"] == 3 and resumed["loss_history"][:2] == data["loss_history"]
+    assert int(safe_loads((model / OPT_NAME).read_bytes())["iters:0"]) == 3
+
+
 def test_fp16_loss_scale_skips_overflow_and_grows_back(dfl_fixtures):
     """The runtime's GradScaler drives our RMSprop: an overflow skips the step and halves the scale; clean
     steps grow it back (CPU GradScaler, same code path as CUDA fp16)."""
     import torch
 
     from neuface import runtime
+    from neuface.xseg.model_files import XSegRMSprop as DFLRMSprop
     from neuface.xseg.net import XSeg
-    from neuface.xseg.optim import DFLRMSprop
     from neuface.xseg.train import train_step
 
     torch.manual_seed(0)

@@ -16,9 +16,24 @@ from datetime import datetime
 from pathlib import Path
 
 from neuface.errors import UsageError
+from neuface.optionspec import StageOptions, option
 from neuface.workspace import Workspace
 
 BACKUP_PREFIX = "workspace_backup_"
+
+
+@dataclass(frozen=True)
+class CleanOptions(StageOptions):
+    """`neuface clean`'s options (the CLI and a `[clean]` table)."""
+
+    STAGE = "clean"
+
+    yes: bool = option(False, flags=("--yes", "-y"), help="Do not ask for confirmation.")
+    backup: bool = option(True, flags="--backup/--no-backup",
+                          help="Move the old contents to workspace_backup_<timestamp>/ beside the workspace "
+                               "(default), or delete them.")
+    keep_config: bool = option(True, flags="--keep-config/--no-keep-config",
+                               help="Keep neuface.toml in the emptied workspace (a copy; the backup has it too).")
 
 
 @dataclass(frozen=True)

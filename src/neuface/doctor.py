@@ -19,9 +19,19 @@ from typing import Any
 
 from neuface import __version__, runtime, weights
 from neuface.errors import NeufaceError
+from neuface.optionspec import StageOptions, option
 from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class DoctorOptions(StageOptions):
+    """`neuface doctor`'s options (the flags and `[doctor]` in neuface.toml)."""
+
+    STAGE = "doctor"
+
+    as_json: bool = option(False, flags="--json", help="Print the report as JSON.")
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
 from neuface.commands._context import app_state
+from neuface.commands._options import options_command
+from neuface.pipeline.options import DemoOptions
 
 COMMAND_SETTINGS = {
     "help": "Make two short clips from public-domain portraits that ship inside installed packages (src: Grace "
@@ -17,20 +16,14 @@ COMMAND_SETTINGS = {
 }
 
 
-def command(
-    ctx: typer.Context,
-    out: Annotated[Path, typer.Option(help="Demo workspace folder (created; an existing demo folder is resumed).")]
-    = Path("neuface-demo"),
-    target_iter: Annotated[int | None, typer.Option(
-        min=1, help="Train to this iteration instead of the demo's 60 (raise it to watch the swap improve).",
-        show_default=False)] = None,
-) -> None:
+@options_command(DemoOptions)
+def command(ctx: typer.Context, opts: DemoOptions) -> None:
     from neuface.console import info
     from neuface.pipeline.demo import run_demo
     from neuface.pipeline.runner import print_summary
 
     st = app_state(ctx)
-    res = run_demo(out, device=st.device, precision=st.precision, target_iter=target_iter)
+    res = run_demo(opts.out, device=st.device, precision=st.precision, target_iter=opts.target_iter)
     print_summary(res.run)
     info(res.check_lines[0] + " (neuface export --check)")
     info(f"demo finished in {res.seconds:.0f} s")

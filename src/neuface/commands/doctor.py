@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from neuface.commands._context import app_state
+from neuface.commands._options import options_command
+from neuface.doctor import DoctorOptions
 
 COMMAND_SETTINGS = {
     "help": "Show versions, the device and precision auto picks, CUDA, face-model weights and the "
@@ -14,10 +14,8 @@ COMMAND_SETTINGS = {
 }
 
 
-def command(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
+@options_command(DoctorOptions)
+def command(ctx: typer.Context, opts: DoctorOptions) -> None:
     import json
 
     from neuface.console import error
@@ -25,7 +23,7 @@ def command(
 
     st = app_state(ctx)
     report = collect(st.workspace, device=st.device, precision=st.precision)
-    if as_json:
+    if opts.as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         render(report)

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from neuface.commands._context import app_state
+from neuface.commands._options import options_command
+from neuface.pack.options import PackOptions
 from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
@@ -15,18 +17,17 @@ COMMAND_SETTINGS = {
 }
 
 
+@options_command(PackOptions)
 def command(
     ctx: typer.Context,
     side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the loose images after packing.")] = False,
-    skip_invalid: Annotated[bool, typer.Option(
-        "--skip-invalid", help="Pack the valid faces and leave files without DFL metadata in place.")] = False,
+    opts: PackOptions,
 ) -> None:
     from neuface.console import info
     from neuface.pack import pack_faceset
 
     st = app_state(ctx)
-    res = pack_faceset(st.workspace.aligned_dir(side), keep=keep, skip_invalid=skip_invalid)
+    res = pack_faceset(st.workspace.aligned_dir(side), keep=opts.keep, skip_invalid=opts.skip_invalid)
     info(f"packed {res.packed} faces ({res.bytes / 1e6:.1f} MB) into {res.pak}"
          + (f"; removed {res.removed} loose files" if res.removed else "; loose files kept")
          + (f"; {len(res.skipped)} invalid files left in place" if res.skipped else ""))

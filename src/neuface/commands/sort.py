@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from neuface.commands._context import app_state
+from neuface.commands._options import options_command
+from neuface.sort.options import SortOptions
 from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
     "help": "Sort aligned faces into a new order (00000.jpg, ...) by one of DFL's methods (DFL 3.1/4.1), or by "
             "identity (other people last). Rejects go to aligned_trash/; nothing is deleted.",
 }
-
-METHOD_HELP = ("0 blur, 1 motion-blur, 2 face-yaw, 3 face-pitch, 4 face-source-rect-size, 5 hist, 6 hist-dissim, "
-               "7 brightness, 8 hue, 9 black, 10 origname, 11 oneface, 12 absdiff, 13 final, 14 final-fast, "
-               "15 identity (name or number). Without it: a menu on a terminal.")
 
 
 def _choose_method(by: str | None):
@@ -34,33 +31,21 @@ def _choose_method(by: str | None):
     return get_method(typer.prompt("Choose a sort method", default=str(DEFAULT_MENU_CHOICE), err=True))
 
 
+@options_command(SortOptions)
 def command(
     ctx: typer.Context,
     side: Annotated[Side, typer.Argument(help="Which faces: src or dst (data_<side>/aligned/).")],
-    by: Annotated[str | None, typer.Option("--by", help=METHOD_HELP, show_default=False)] = None,
-    target: Annotated[int, typer.Option(
-        help="final/final-fast: about how many faces to keep, exactly that many below 128 (the rest go to "
-             "aligned_trash/).")] = 2000,
-    dissimilar: Annotated[bool, typer.Option(
-        "--dissimilar", help="absdiff: chain to the most different face instead of the most similar.")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print the new order and each face's score; change nothing.")] = False,
-    sheet: Annotated[Path | None, typer.Option(
-        help="Also write a contact sheet of the new order with scores: FILE.png (paged) or FILE.html.",
-        show_default=False)] = None,
-    jobs: Annotated[int, typer.Option(min=0, help="Worker processes for the metrics; 0 = one per core.")] = 0,
+    opts: SortOptions,
 ) -> None:
     from neuface.console import info
-    from neuface.sort.sorter import SortOptions, format_score, sort_aligned
+    from neuface.sort.sorter import format_score, sort_aligned
 
-    st = app_state(ctx)
-    method = _choose_method(by)
-    opts = SortOptions(method=method, target=target, similar=not dissimilar, dry_run=dry_run, sheet=sheet,
-                       jobs=jobs or None)
-    ws = st.workspace
+    ws = app_state(ctx).workspace
+    method = _choose_method(opts.by)
+    opts = opts.replace(by=method.key)
     result = sort_aligned(ws.aligned_dir(side), ws.aligned_trash_dir(side), opts)
     plan = result.plan
-    if dry_run and not plan.nothing_to_do:
+    if opts.dry_run and not plan.nothing_to_do:
         typer.echo(f"# new\told\t{method.score_label}")
         for new, k in zip(result.new_names, plan.keep, strict=True):
             typer.echo(f"{new}\t{result.names[k]}\t{format_score(plan.scores[k])}")
@@ -73,5 +58,5 @@ def command(
         info(f"sorted {r.kept} faces by {method.key}; {r.trashed} moved to {ws.aligned_trash_dir(side)}")
         for old, new in r.trash_names:
             info(f"  trash: {old} kept as {new} (name taken)")
-    elif dry_run and not plan.nothing_to_do:
+    elif opts.dry_run and not plan.nothing_to_do:
         info(f"dry run: {len(plan.keep)} faces in the new order, {len(plan.trash)} to trash; nothing changed")

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from neuface.commands._context import app_state
+from neuface.commands._options import options_command
+from neuface.pack.options import UnpackOptions
 from neuface.workspace import Side
 
 COMMAND_SETTINGS = {
@@ -15,16 +17,17 @@ COMMAND_SETTINGS = {
 }
 
 
+@options_command(UnpackOptions)
 def command(
     ctx: typer.Context,
     side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
-    keep: Annotated[bool, typer.Option("--keep", help="Keep faceset.pak after unpacking.")] = False,
+    opts: UnpackOptions,
 ) -> None:
     from neuface.console import info
     from neuface.pack import unpack_faceset
 
     st = app_state(ctx)
-    res = unpack_faceset(st.workspace.aligned_dir(side), keep=keep)
+    res = unpack_faceset(st.workspace.aligned_dir(side), keep=opts.keep)
     info(f"unpacked {res.written} faces ({res.bytes / 1e6:.1f} MB)"
          + (f", {res.already_present} already present" if res.already_present else "")
          + ("; removed faceset.pak" if res.pak_removed else "; faceset.pak kept"))

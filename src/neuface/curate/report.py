@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ def write_json(path: Path, root: Path, verdicts: Sequence[FaceVerdict], opts: Cu
     doc: dict[str, Any] = {
         "faceset": str(root), "faces_scored": len(verdicts), "flagged": sum(counts.values()), "counts": counts,
         "note": "score = measure / threshold: above 1.0 is flagged; 'reason' is the one the face is trashed under",
-        "options": {k: v for k, v in asdict(opts).items() if k != "jobs"},
+        "options": opts.scored(),
         "faces": {v.name: {"reason": v.primary, "reasons": v.reasons, "scores": v.scores,
                            **({"kept_rare_angle": True} if v.kept_rare_angle else {})} for v in verdicts},
     }

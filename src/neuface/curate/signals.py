@@ -106,7 +106,7 @@ def rigid_offset(stored: np.ndarray, found: np.ndarray) -> float:
     A similarity fit over jaw and nose points, so a hand over the mouth (which drags the mouth points)
     does not read as a misalignment; the larger of shift and rotation (in eye-distance units) counts.
     """
-    from neuface.detect.align import umeyama
+    from neuface.dfl.align import umeyama
 
     a, b = stored[RIGID_POINTS], found[RIGID_POINTS]
     shift = float(np.linalg.norm(b.mean(0) - a.mean(0))) / eye_distance(stored)
@@ -117,7 +117,7 @@ def rigid_offset(stored: np.ndarray, found: np.ndarray) -> float:
 
 def shape_residual(lm: np.ndarray) -> float:
     """RMS distance of the landmarks from DFL's mean face after a similarity fit (implausible shapes)."""
-    from neuface.detect.align import LANDMARKS_2D_NEW, TEMPLATE_INDICES, transform_points, umeyama
+    from neuface.dfl.align import LANDMARKS_2D_NEW, TEMPLATE_INDICES, transform_points, umeyama
 
     pts = lm[TEMPLATE_INDICES].astype(np.float64)
     mat = umeyama(pts, LANDMARKS_2D_NEW, True)[0:2]
@@ -204,7 +204,7 @@ def mask_occlusion(meta: FaceMeta, hull: np.ndarray) -> float | None:
 
 def pose(lm: np.ndarray) -> tuple[float, float]:
     """(yaw, pitch) in degrees from the aligned landmarks, for the rare-angle rule."""
-    from neuface.faceset.landmarks import estimate_pitch_yaw_roll
+    from neuface.dfl.landmarks import estimate_pitch_yaw_roll
 
     pitch, yaw, _ = estimate_pitch_yaw_roll(lm, size=ANALYSIS_SIZE)
     return float(np.degrees(yaw)), float(np.degrees(pitch))
@@ -224,8 +224,8 @@ def embedding(meta: FaceMeta, img: np.ndarray, lm: np.ndarray, compute: bool) ->
 
 def measure_face(data: bytes, source: str, compute_identity: bool = True) -> dict[str, Any]:
     """All raw measures of one aligned face's file bytes (FacesetFormatError naming `source` if unreadable)."""
+    from neuface.dfl.landmarks import get_image_hull_mask
     from neuface.faceset import dfljpg
-    from neuface.faceset.landmarks import get_image_hull_mask
 
     meta = dfljpg.parse_bytes(data, source).meta
     full = dfljpg.decode_image(data, source)

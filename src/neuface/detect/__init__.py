@@ -2,7 +2,8 @@
 
 The public API other stages use (imported lazily, so `import neuface.detect` costs nothing):
 
-- `DetectOptions`, `create_backend`: a face detector backend from the registry (`backends/`).
+- `DetectOptions`, `create_backend`: a face detector backend from the registry (`backends/`);
+  `backend_help`: the `--backend` help text.
 - `select_faces`: which detected faces a frame keeps (`faces`); `FrameError`, `load_frame` (`frames`).
 - `LandmarkSmoother`, `DEFAULT_STRENGTH`: One-Euro smoothing of landmark tracks (`smoothing`);
   `SMOOTHED_KEY`: the metadata mark of faces `detect --smooth` already smoothed (`smooth_pass`).
@@ -13,7 +14,7 @@ The public API other stages use (imported lazily, so `import neuface.detect` cos
 from neuface.lazy import lazy_exports
 
 _API = {
-    "DetectOptions": "backends", "create_backend": "backends",
+    "DetectOptions": "backends", "create_backend": "backends", "backend_help": "backends",
     "select_faces": "faces", "FrameError": "frames", "load_frame": "frames",
     "LandmarkSmoother": "smoothing", "DEFAULT_STRENGTH": "smoothing", "SMOOTHED_KEY": "smooth_pass",
     "compute_identity_embedding": "identity", "IDENTITY_KEY": "identity", "dlib_model": "weights",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from neuface.detect.align import transform_points
-from neuface.faceset.landmarks import draw_landmarks, draw_rect, get_image_hull_mask
+from neuface.dfl.align import transform_points
+from neuface.dfl.landmarks import draw_landmarks, draw_rect, get_image_hull_mask
 
 DEBUG_JPEG_QUALITY = 50
 

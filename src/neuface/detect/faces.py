@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuface.detect.align import FACE_TYPE_VALUES, get_transform_mat, transform_points, warp_face
 from neuface.detect.backends.base import DetectedFace
 from neuface.detect.identity import identity_extra
+from neuface.dfl.align import get_transform_mat, transform_points, warp_face
+from neuface.dfl.facetype import FaceType
 
 # DFL's default output size per face type (§3.5).
 DEFAULT_SIZE = 512
@@ -16,7 +17,9 @@ DEFAULT_HEAD_SIZE = 768
 
 
 def default_size(face_type: str) -> int:
-    return DEFAULT_HEAD_SIZE if face_type in ("head", "head_no_align") else DEFAULT_SIZE
+    """DFL's default crop size: 768 px for the head types, else 512."""
+    head = FaceType.from_string(face_type) in (FaceType.HEAD, FaceType.HEAD_NO_ALIGN)
+    return DEFAULT_HEAD_SIZE if head else DEFAULT_SIZE
 
 
 @dataclass
@@ -63,7 +66,7 @@ def align_faces(frame: np.ndarray, faces: list[DetectedFace], frame_name: str, f
                 identity_model: str | None) -> list[AlignedFace]:
     """Crop and describe each face in order; faces failing DFL's area filter are skipped (no index used)."""
     out: list[AlignedFace] = []
-    check_area = FACE_TYPE_VALUES[face_type] <= FACE_TYPE_VALUES["full_face_no_align"]
+    check_area = FaceType.from_string(face_type) <= FaceType.FULL_NO_ALIGN
     for face in faces:
         lm = np.asarray(face.landmarks, dtype=np.float64)
         mat = get_transform_mat(lm, size, face_type)

@@ -29,43 +29,19 @@ import numpy as np
 
 from neuface.atomic import atomic_write_bytes, staging_dir
 from neuface.console import RateTracker, detail, info, make_progress, warn
-from neuface.detect.align import FACE_TYPE_PADDING, face_type_name
 from neuface.detect.backends import Backend, DetectOptions, create_backend, registry, resolve_backend
 from neuface.detect.debug import DebugFace, draw_debug, encode_debug
-from neuface.detect.faces import align_faces, default_size, select_faces
+from neuface.detect.faces import align_faces, select_faces
 from neuface.detect.frames import FrameError, list_frames, load_frame
 from neuface.detect.landmarks import resolve_landmarker
+from neuface.detect.options import DetectConfig
 from neuface.detect.rotation import ROTATIONS, rotate_frame, unrotate_face
+from neuface.dfl.facetype import FaceType, face_type_name
 from neuface.errors import UsageError
 from neuface.workspace import IMAGE_EXTENSIONS, Side, Workspace
 
 # With --workers 0 (auto), fewer frames than this run in one process (pool start-up would cost more).
 MIN_FRAMES_FOR_POOL = 16
-
-
-@dataclass(frozen=True)
-class DetectConfig:
-    """Options of one detect run (CLI flags map one to one)."""
-
-    backend: str = "auto"
-    landmarks: str = "auto"  # 68-point landmarker (neuface.detect.landmarks.LANDMARKER_CHOICES)
-    face_type: str = "whole_face"
-    size: int | None = None  # None = DFL's default for the face type
-    jpeg_quality: int = 90
-    max_faces: int = 0
-    min_face_size: int = 0
-    debug: bool | None = None  # None = on for dst, off for src (as DFL)
-    identity: bool = True
-    models_dir: Path | None = None
-    device: str = "cpu"
-    workers: int = 0  # 0 = one per CPU core
-    batch_size: int = 8
-    smooth: bool = False  # steady faces over the frame sequence (neuface.detect.smooth_pass); one video only
-    smooth_strength: float = 0.5
-    smooth_fps: float = 0.0  # 0 = the side's video rate (25 when there is none)
-
-    def resolved_size(self) -> int:
-        return self.size or default_size(face_type_name(self.face_type))
 
 
 @dataclass
@@ -166,16 +142,16 @@ def _work(path: Path) -> FrameResult:
 def make_backends(cfg: DetectConfig, redo: bool = False, threads: int | None = None) -> list[Backend]:
     """The backend for a run; for redo, that backend at its lower retry threshold, then its registered
     fallback backend (at the fallback's own threshold) when one is available."""
-    name = resolve_backend(cfg.backend, cfg.models_dir)
+    name = resolve_backend(cfg.backend, cfg.models)
 
     def make(backend: str, offset: float = 0.0) -> Backend:
         opts = DetectOptions(threshold_offset=offset, with_embeddings=cfg.identity)
-        return create_backend(backend, opts, cfg.models_dir, cfg.device, threads, landmarker=cfg.landmarks)
+        return create_backend(backend, opts, cfg.models, cfg.device, threads, landmarker=cfg.landmarks)
 
     if not redo:
         return [make(name)]
     chain = [make(name, registry.get(name).redo_threshold_offset)]
-    fallback = registry.redo_fallback(name, cfg.models_dir)
+    fallback = registry.redo_fallback(name, cfg.models)
     if fallback is not None:
         chain.append(make(fallback))
     return chain
@@ -246,7 +222,7 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
         # frames (e.g. a --redo-deleted-debug pass) is done sooner in this process.
         workers = cfg.workers or (cpu_cores() if len(frames) >= MIN_FRAMES_FOR_POOL else 1)
     workers = max(1, min(workers, len(frames)))
-    name = resolve_backend(cfg.backend, cfg.models_dir)
+    name = resolve_backend(cfg.backend, cfg.models)
     cfg = replace(cfg, backend=name)  # workers use the backend chosen here, and do not re-resolve `auto`
     if registry.uses_gpu(name, cfg.device):
         processor = FrameProcessor(make_backends(cfg, redo), cfg, out_dir, debug_dir)
@@ -333,10 +309,7 @@ def _summarise(results: list[FrameResult], seconds: float, aligned: Path, backen
 
 
 def _check_config(cfg: DetectConfig) -> None:
-    ft = face_type_name(cfg.face_type) if cfg.face_type else ""
-    if ft not in FACE_TYPE_PADDING or ft.endswith("no_align"):
-        raise UsageError(f"--face-type {cfg.face_type!r}: expected h|mf|f|wf|head or "
-                         "half_face|midfull_face|full_face|whole_face|head")
+    FaceType.model_code(cfg.face_type, "--face-type")
     if not 64 <= cfg.resolved_size() <= 4096:
         raise UsageError(f"--size {cfg.size}: expected 64..4096 (DFL uses 256..2048)")
     if not 1 <= cfg.jpeg_quality <= 100:
@@ -370,7 +343,7 @@ def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False
         raise UsageError(f"{aligned} is not empty ({n} entries): pass --force to move it to "
                          f"aligned_backup_<timestamp>/ and detect again")
     debug = cfg.debug if cfg.debug is not None else side == Side.dst
-    backend = resolve_backend(cfg.backend, cfg.models_dir)
+    backend = resolve_backend(cfg.backend, cfg.models)
     info(f"detect {side.value}: {len(frames)} frames, backend {backend}, {face_type_name(cfg.face_type)} "
          f"{cfg.resolved_size()} px")
     t0 = time.perf_counter()
@@ -429,7 +402,7 @@ def _redo(ws: Workspace, side: Side, cfg: DetectConfig, frames: list[Path]) -> D
     todo = [f for f in frames if f.stem not in have]
     if not todo:
         info(f"every frame has its debug image in {debug_dir}: nothing to redo")
-        return DetectResult(0, 0, [], [], 0.0, aligned, resolve_backend(cfg.backend, cfg.models_dir))
+        return DetectResult(0, 0, [], [], 0.0, aligned, resolve_backend(cfg.backend, cfg.models))
     aligned.mkdir(parents=True, exist_ok=True)
     stems = {f.stem for f in todo}
     old = [p for p in aligned.iterdir() if p.is_file() and p.suffix.lower() == ".jpg"
@@ -449,5 +422,5 @@ def _redo(ws: Workspace, side: Side, cfg: DetectConfig, frames: list[Path]) -> D
     for r in results:
         if r.backend:
             detail(f"{r.frame}: {len(r.faces)} faces ({r.backend})")
-    return _summarise(results, time.perf_counter() - t0, aligned, resolve_backend(cfg.backend, cfg.models_dir),
+    return _summarise(results, time.perf_counter() - t0, aligned, resolve_backend(cfg.backend, cfg.models),
                       backup)

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
-from neuface.detect.align import get_transform_mat, transform_points, warp_face
 from neuface.detect.debug import DebugFace, draw_debug, encode_debug
 from neuface.detect.frames import FrameError, load_frame
 from neuface.detect.identity import IDENTITY_KEY
 from neuface.detect.smoothing import LandmarkSmoother
+from neuface.dfl.align import get_transform_mat, transform_points, warp_face
 from neuface.faceset.dfljpg import read_parsed, update_meta, write_aligned_jpeg
 from neuface.faceset.meta import FaceMeta
 
@@ -112,7 +112,7 @@ def written_corner_track(aligned_dir: Path) -> np.ndarray:
     """(T, 4, 2) frame-space corners of the first face of each frame, from the matrices detect stored: what
     a DFL trainer or merger crops, so `neuface.detect.smoothing.jitter`/`lag_frames` on two such tracks
     measure a detect run as written (frames without a face are left out)."""
-    from neuface.detect.align import crop_outline
+    from neuface.dfl.align import crop_outline
 
     out = []
     for _stem, found in sorted(_faces_by_frame(aligned_dir).items()):

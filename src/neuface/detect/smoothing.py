@@ -231,7 +231,7 @@ def smooth_track(frames: Sequence[Sequence[np.ndarray]], fps: float, strength: f
 def crop_corners(landmarks: np.ndarray, face_type: str = "whole_face", size: int = 256) -> np.ndarray:
     """The 4 corners of the DFL aligned crop mapped back into the frame: what a merged face's placement
     follows, so their motion is the visible jitter."""
-    from neuface.detect.align import crop_outline, get_transform_mat
+    from neuface.dfl.align import crop_outline, get_transform_mat
 
     return crop_outline(get_transform_mat(np.asarray(landmarks, np.float64), size, face_type), size).astype(np.float64)
 

@@ -13,18 +13,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from neuface import __version__
-from neuface.errors import UsageError
-from neuface.faceset.facetype import FaceType
+from neuface.dfl.facetype import FaceType, UnknownFaceTypeError
 
 
 def short_face_type(face_type: str) -> str:
     """DFL's long face-type names (`midfull_face`) and short codes (`MF`) as the short code (`mf`);
     anything else (even empty) is kept as written, lower-cased: provenance records, it does not judge."""
-    ft = str(face_type).strip().lower()
     try:
-        return FaceType.from_string(ft).short_name
-    except UsageError:
-        return ft
+        return FaceType.from_string(face_type).short_name
+    except UnknownFaceTypeError:
+        return str(face_type).strip().lower()
 
 
 @dataclass
@@ -60,7 +58,7 @@ class Provenance:
 
     @property
     def is_whole_face(self) -> bool:
-        return short_face_type(self.face_type) == "wf"
+        return short_face_type(self.face_type) == FaceType.WHOLE_FACE.short_name
 
     def metadata(self, precision: str = "fp32", created: datetime | None = None) -> dict[str, str]:
         """The `metadata_props` key/values (all strings, as ONNX requires)."""

@@ -1,7 +1,7 @@
 """DFL-compatible face data: every stage reads and writes aligned faces only through this package.
 
-- `FaceType` (IntEnum with DFL's values; `from_string` takes "whole_face" or "wf"; `.dfl_name`,
-  `.short_name`) and `SampleType` (DFL's pak enum).
+Face types (`FaceType`, `SampleType`), alignment and landmark maths are the DFL core's (`neuface.dfl`).
+
 - `FaceMeta`: one face's metadata (face_type, landmarks float32 (N,2) in aligned pixels, source_filename,
   source_rect, source_landmarks, image_to_face_mat, seg_ie_polys, xseg_mask encoded bytes,
   eyebrows_expand_mod, `extra` for unknown and neuface-only keys such as `neuface_identity`).
@@ -22,8 +22,7 @@
 
 from neuface.faceset import dfljpg
 from neuface.faceset.faceset import FaceRecord, Faceset, FolderFaceset, PakFaceset, ensure_not_mixed, list_images
-from neuface.faceset.facetype import FaceType, SampleType
 from neuface.faceset.meta import FaceMeta
 
-__all__ = ["FaceMeta", "FaceRecord", "FaceType", "Faceset", "FolderFaceset", "PakFaceset", "SampleType",
-           "dfljpg", "ensure_not_mixed", "list_images"]
+__all__ = ["FaceMeta", "FaceRecord", "Faceset", "FolderFaceset", "PakFaceset", "dfljpg", "ensure_not_mixed",
+           "list_images"]

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from neuface.atomic import atomic_write_bytes
+from neuface.dfl.safe_pickle import dumps_compat, pickle_protocol
 from neuface.errors import FacesetFormatError
 from neuface.faceset import jpeg, png
 from neuface.faceset.meta import FaceMeta
 from neuface.faceset.unpickle import load_dfl_pickle
-from neuface.safe_pickle import dumps_compat, pickle_protocol
 
 NEW_FILE_PROTOCOL = 3  # what DFL's Python-3.6 Windows builds write; readable by every DFL
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from neuface.faceset.facetype import FaceType
+from neuface.dfl.facetype import FaceType
 from neuface.faceset.maskcodec import decode_xseg_mask, encode_xseg_mask
 from neuface.faceset.polys import load_polys, normalize_polys
 

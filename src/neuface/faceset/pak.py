@@ -23,11 +23,11 @@ import numpy as np
 
 from neuface.atomic import atomic_path, remove_stale
 from neuface.console import track
+from neuface.dfl.facetype import FaceType, SampleType
+from neuface.dfl.safe_pickle import CompatPickler
 from neuface.errors import FacesetFormatError
-from neuface.faceset.facetype import FaceType, SampleType
 from neuface.faceset.polys import normalize_polys
 from neuface.faceset.unpickle import load_dfl_pickle
-from neuface.safe_pickle import CompatPickler
 
 PAK_NAME = "faceset.pak"
 VERSION = 1

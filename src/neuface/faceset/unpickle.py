@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from neuface.dfl.safe_pickle import safe_loads
 from neuface.errors import FacesetFormatError, ForbiddenGlobalError
-from neuface.safe_pickle import safe_loads
 
 # DFL's arrays are tiny (landmarks, masks, matrices); 64 M elements is far above any real one.
 MAX_ARRAY_ELEMENTS = 1 << 26

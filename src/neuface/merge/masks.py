@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from neuface.detect.align import get_transform_mat, transform_points
-from neuface.faceset.landmarks import get_image_hull_mask
+from neuface.dfl.align import get_transform_mat, transform_points
+from neuface.dfl.landmarks import get_image_hull_mask
 
 XSEG_RES = 256
 SUBRES_FACTOR = 4  # DFL's mask_subres = 4 x model resolution

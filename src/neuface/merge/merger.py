@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from neuface.console import warn
-from neuface.detect.align import get_transform_mat
+from neuface.dfl.align import get_transform_mat
 from neuface.merge import masks as M
 from neuface.merge.faces import FrameFace
 from neuface.merge.label import draw_label

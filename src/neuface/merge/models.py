@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from neuface.detect.align import FACE_TYPE_PADDING, face_type_name
+from neuface.dfl.facetype import DEFAULT_FACE_TYPE, FaceType, UnknownFaceTypeError
 from neuface.errors import ModelFormatError, UsageError
-
-DEFAULT_DFM_FACE_TYPE = "whole_face"  # DeepFaceLive frames every face as whole_face (dfm-contract.md §1b)
 
 
 @dataclass
@@ -60,14 +58,14 @@ class ModelRunner:
         return f"{self.name}{it}"
 
 
-def _face_type(value: str | None, where: str) -> str:
+def _face_type(value: str | FaceType, where: str) -> str:
     try:
-        ft = face_type_name(value)
-    except ValueError as exc:
+        ft = FaceType.from_string(value)
+    except UnknownFaceTypeError as exc:
         raise UsageError(f"{where}: {exc}") from exc
-    if ft not in FACE_TYPE_PADDING:
-        raise UsageError(f"{where}: face type {ft!r} cannot be merged (no alignment transform)")
-    return ft
+    if ft.padding is None:
+        raise UsageError(f"{where}: face type {ft.dfl_name!r} cannot be merged (no alignment transform)")
+    return ft.dfl_name
 
 
 def _to_hw(a: np.ndarray) -> np.ndarray:
@@ -112,7 +110,8 @@ class DfmRunner(ModelRunner):
             name=meta.get("model_name") or path.stem,
             iteration=int(iteration) if str(iteration or "").isdigit() else None,
             resolution=int(shape[1]),
-            face_type=_face_type(face_type or meta.get("face_type") or DEFAULT_DFM_FACE_TYPE,
+            # DeepFaceLive frames every face as whole_face (dfm-contract.md §1b): neuface's default too
+            face_type=_face_type(face_type or meta.get("face_type") or DEFAULT_FACE_TYPE,
                                  "--face-type" if face_type else str(path)),
             batch_size=min(batch_size, fixed_batch) if fixed_batch else batch_size,
             source=str(path),

@@ -21,7 +21,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
 
 MOTION_CROP = 256  # the full-face crop whose centre DFL tracks
 MIN_KERNEL, MAX_KERNEL = 2, 50

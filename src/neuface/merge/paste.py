@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from neuface.detect.align import get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
 from neuface.merge.effects import bicubic_degrade, blur_sharpen, denoise, hist_match, reduce_colors, transfer
 from neuface.merge.masks import MIN_MASK, SUBRES_FACTOR, erode_blur
 from neuface.merge.motion import Motion, kernel_size, motion_blur

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 
 from neuface.atomic import atomic_path, staging_dir
 from neuface.console import RateTracker, info, make_progress
-from neuface.detect import DEFAULT_STRENGTH, LandmarkSmoother
+from neuface.detect import LandmarkSmoother
 from neuface.errors import UsageError, VideoError
 from neuface.merge.encode import VideoSink, container_format
 from neuface.merge.faces import choose_face_source, smooth_faces
@@ -39,35 +39,6 @@ from neuface.provenance import synthetic_media_text
 from neuface.workspace import Side, Workspace
 
 RESULT_NAME = "result.mp4"  # DFL's merged video name in the workspace
-
-
-@dataclass
-class MergeConfig:
-    """Everything `neuface merge` can be told (CLI flags map one to one)."""
-
-    video: Path | None = None
-    out: Path | None = None
-    frames_dir: Path | None = None
-    preview: int = 0
-    preview_file: Path | None = None
-    force: bool = False
-    dfm: Path | None = None
-    model_dir: Path | None = None
-    name: str | None = None
-    face_type: str | None = None
-    morph_factor: float = 1.0
-    options: MergeOptions = field(default_factory=MergeOptions)
-    faces: str = "auto"
-    backend: str = "auto"
-    max_faces: int = 0
-    xseg_dir: Path | None = None
-    batch_size: int = 8
-    workers: int | None = None  # paste threads; None = one per core (max 4), 0 = inline
-    crf: int = 18
-    device: str = "auto"
-    precision: str = "auto"
-    smooth: bool = True  # temporal landmark smoothing (neuface.detect.smoothing); off = DFL's merger
-    smooth_strength: float = DEFAULT_STRENGTH
 
 
 @dataclass
@@ -97,18 +68,18 @@ def _timestamp() -> str:
     return time.strftime("%Y%m%d_%H%M%S")
 
 
-def _check_outputs(cfg: MergeConfig, video: Path, out: Path | None) -> None:
+def _check_outputs(opts: MergeOptions, video: Path, out: Path | None) -> None:
     if out is not None:
         container_format(out)
         if out.resolve() == video.resolve():
             raise UsageError(f"--out {out}: is the dst video itself; choose another file")
-        if out.exists() and not cfg.force:
+        if out.exists() and not opts.force:
             raise UsageError(f"{out} exists: pass --force to replace it (or choose another --out)")
-    fd = cfg.frames_dir
+    fd = opts.frames_dir
     if fd is not None:
         if fd.exists() and not fd.is_dir():
             raise UsageError(f"--frames-dir {fd}: exists and is not a folder")
-        if fd.is_dir() and any(fd.iterdir()) and not cfg.force:
+        if fd.is_dir() and any(fd.iterdir()) and not opts.force:
             raise UsageError(f"--frames-dir {fd} is not empty: pass --force (the old folder is kept as "
                              f"{fd.name}_backup_<timestamp>)")
 
@@ -140,42 +111,38 @@ def _frames_sink(final: Path, text: Mapping[str, str]) -> Iterator[Any]:
         os.replace(tmp, final)
 
 
-def _xseg_for(cfg: MergeConfig, runner: ModelRunner, ws: Workspace) -> object | None:
-    if not cfg.options.needs_xseg:
+def _xseg_for(opts: MergeOptions, runner: ModelRunner, ws: Workspace) -> object | None:
+    if not opts.needs_xseg:
         return None
     from neuface.errors import ModelFormatError
     from neuface.xseg import XSegMasker
 
-    where = cfg.xseg_dir or (Path(cfg.model_dir) if isinstance(runner, TorchRunner) and cfg.model_dir
+    where = opts.xseg_dir or (Path(opts.model_dir) if isinstance(runner, TorchRunner) and opts.model_dir
                              else ws.model_dir)
     try:
-        return XSegMasker.from_dir(where, device=cfg.device, precision=cfg.precision, batch_size=cfg.batch_size)
+        return XSegMasker.from_dir(where, device=opts.device, precision=opts.precision, batch_size=opts.batch_size)
     except ModelFormatError as exc:
-        raise UsageError(f"--mask-mode {cfg.options.mask_mode} needs an XSeg model: {exc} (pass --xseg-dir)") from exc
+        raise UsageError(f"--mask-mode {opts.mask_mode} needs an XSeg model: {exc} (pass --xseg-dir)") from exc
 
 
-def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
-    """Merge the dst video (`cfg.video`, default the workspace's data_dst.*) with the model; see module doc."""
+def run_merge(ws: Workspace, opts: MergeOptions) -> MergeResult:
+    """Merge the dst video (`opts.video`, default the workspace's data_dst.*) with the model; see module doc."""
     from neuface.extract import VideoSource, resolve_video
 
     t0 = time.perf_counter()
-    opts = cfg.options.validated()
-    if cfg.batch_size < 1:
-        raise UsageError(f"--batch-size {cfg.batch_size}: expected >= 1")
-    if not 0.0 <= cfg.smooth_strength <= 1.0:
-        raise UsageError(f"--smooth-strength {cfg.smooth_strength}: expected 0..1")
-    video = resolve_video(ws, Side.dst, cfg.video)
-    out = cfg.out
-    if out is None and cfg.frames_dir is None and not cfg.preview:
+    opts = opts.validated()
+    video = resolve_video(ws, Side.dst, opts.video)
+    out = opts.out
+    if out is None and opts.frames_dir is None and not opts.preview:
         out = ws.root / RESULT_NAME
-    if not cfg.preview:
-        _check_outputs(cfg, video, out)
-    runner = open_model(cfg.dfm, cfg.model_dir, ws.model_dir, name=cfg.name, device=cfg.device,
-                        precision=cfg.precision, batch_size=cfg.batch_size, face_type=cfg.face_type,
-                        morph_factor=cfg.morph_factor)
+    if not opts.preview:
+        _check_outputs(opts, video, out)
+    runner = open_model(opts.dfm, opts.model_dir, ws.model_dir, name=opts.name, device=opts.device,
+                        precision=opts.precision, batch_size=opts.batch_size, face_type=opts.face_type,
+                        morph_factor=opts.morph_factor)
     info(f"merge {video.name} with {describe(runner)}")
-    xseg = _xseg_for(cfg, runner, ws)
-    workers = cfg.workers if cfg.workers is not None else min(4, os.cpu_count() or 1)
+    xseg = _xseg_for(opts, runner, ws)
+    workers = opts.workers if opts.workers is not None else min(4, os.cpu_count() or 1)
 
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(VideoSource(video))
@@ -184,20 +151,20 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
         if first is None:
             source.check_complete()
             raise VideoError(f"{video}: no frame could be decoded")
-        face_source, why = choose_face_source(ws, cfg.faces, source.info.frames, first.to_bgr(),
-                                              backend=cfg.backend, device=cfg.device, max_faces=cfg.max_faces)
+        face_source, why = choose_face_source(ws, opts.faces, source.info.frames, first.to_bgr(),
+                                              backend=opts.backend, device=opts.device, max_faces=opts.max_faces)
         info(why)
         merger = stack.enter_context(FrameMerger(runner, opts, xseg, workers))
         decoded = itertools.chain([first], frames)
-        if cfg.preview:
-            path = cfg.preview_file or (out or ws.root / RESULT_NAME).with_name(
+        if opts.preview:
+            path = opts.preview_file or (out or ws.root / RESULT_NAME).with_name(
                 f"{(out or ws.root / RESULT_NAME).stem}_preview.png")
-            return _preview(decoded, source, face_source, merger, cfg, path, runner, why, t0)
+            return _preview(decoded, source, face_source, merger, opts, path, runner, why, t0)
 
         meta = merge_metadata(runner.name, runner.iteration, opts.label, video.name)
-        sink = stack.enter_context(_video_sink(out, video, source.info.rate, meta, cfg.crf)) if out else None
+        sink = stack.enter_context(_video_sink(out, video, source.info.rate, meta, opts.crf)) if out else None
         frame_text = synthetic_media_text(runner.name, runner.iteration, f"frame merged from {video.name}")
-        writer = stack.enter_context(_frames_sink(cfg.frames_dir, frame_text)) if cfg.frames_dir else None
+        writer = stack.enter_context(_frames_sink(opts.frames_dir, frame_text)) if opts.frames_dir else None
         n_frames = n_faces = with_faces = 0
         rate = RateTracker("frames")
         pending: deque[tuple[list[Future[np.ndarray]], list[Fraction]]] = deque()
@@ -216,11 +183,11 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
         with make_progress("frames") as progress:
             task = progress.add_task(f"merge {video.name}", total=source.info.frames or None, rate="")
             # faces `detect --smooth` already smoothed are not smoothed twice (the lags would add up)
-            smoother = (LandmarkSmoother(float(source.info.rate or 0), cfg.smooth_strength)
-                        if cfg.smooth and not getattr(face_source, "smoothed", False) else None)
+            smoother = (LandmarkSmoother(float(source.info.rate or 0), opts.smooth_strength)
+                        if opts.smooth and not getattr(face_source, "smoothed", False) else None)
 
             def batches() -> Iterator[tuple[list[Any], list[np.ndarray], list[list[Any]]]]:
-                for chunk in _chunks(decoded, cfg.batch_size):
+                for chunk in _chunks(decoded, opts.batch_size):
                     imgs = [np.ascontiguousarray(d.to_bgr()) for d in chunk]
                     yield chunk, imgs, face_source.faces([d.index for d in chunk], imgs)
 
@@ -245,20 +212,20 @@ def run_merge(ws: Workspace, cfg: MergeConfig) -> MergeResult:
                 emit()
             progress.update(task, completed=n_frames, total=n_frames, rate=f"{rate.text(n_frames)}, {n_faces} faces")
         source.check_complete()
-    result = MergeResult(out, cfg.frames_dir, None, n_frames, n_faces, with_faces, time.perf_counter() - t0,
+    result = MergeResult(out, opts.frames_dir, None, n_frames, n_faces, with_faces, time.perf_counter() - t0,
                          why, runner.label)
     info(f"merged {n_frames} frames ({with_faces} with faces, {n_faces} faces) in {result.seconds:.1f} s, "
-         f"{result.frames_per_second:.1f} frames/s -> {', '.join(str(p) for p in (out, cfg.frames_dir) if p)}")
+         f"{result.frames_per_second:.1f} frames/s -> {', '.join(str(p) for p in (out, opts.frames_dir) if p)}")
     return result
 
 
-def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: FrameMerger, cfg: MergeConfig,
+def _preview(decoded: Iterable[Any], source: Any, face_source: Any, merger: FrameMerger, opts: MergeOptions,
              path: Path, runner: ModelRunner, why: str, t0: float) -> MergeResult:
     info_ = source.info
     total = info_.frames or (int(info_.duration * info_.rate) if info_.duration and info_.rate else 0)
     if total <= 0:
         raise VideoError(f"{source.path}: frame count unknown, cannot pick preview frames")
-    want = preview_indices(total, cfg.preview)
+    want = preview_indices(total, opts.preview)
     # no --smooth here: preview frames are far apart, a temporal filter has nothing to work with
     # --motion-blur needs each preview frame's neighbours' faces too
     need = set(want) | ({i + d for i in want for d in (-1, 1)} if merger.opts.motion_blur else set())

@@ -1,5 +1,10 @@
-"""neuface pack stage: `pack_faceset` / `unpack_faceset` (DFL util --pack-faceset / --unpack-faceset)."""
+"""neuface pack stage: `pack_faceset` / `unpack_faceset` (DFL util --pack-faceset / --unpack-faceset).
 
-from neuface.pack.packer import PackResult, UnpackResult, pack_faceset, unpack_faceset
+Public API (lazy, so the CLI can read `neuface.pack.options` at start-up without loading the faceset code).
+"""
 
-__all__ = ["PackResult", "UnpackResult", "pack_faceset", "unpack_faceset"]
+from neuface.lazy import lazy_exports
+
+_API = {"PackResult": "packer", "UnpackResult": "packer", "pack_faceset": "packer", "unpack_faceset": "packer"}
+__getattr__, __dir__ = lazy_exports(__name__, _API)
+__all__ = list(_API)

@@ -27,12 +27,12 @@ import numpy as np
 from neuface.atomic import atomic_write_text
 from neuface.errors import NeufaceError, UsageError
 from neuface.pipeline.clips import CameraPath, make_clip
+from neuface.pipeline.options import DEMO_TARGET_ITER
 from neuface.pipeline.runner import RunRequest, RunResult, run_pipeline
 from neuface.workspace import Side, Workspace
 
 MARKER = "DEMO_MEDIA.txt"
 PREVIEW_NAME = "swap_preview.png"
-DEMO_TARGET_ITER = 60
 
 
 @dataclass(frozen=True)

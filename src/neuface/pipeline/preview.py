@@ -69,7 +69,7 @@ def swap_preview(dfm: str | os.PathLike[str], faces: Sequence[np.ndarray], out: 
                  caption: str = "") -> Path:
     """Write a PNG grid (one row per face: dst, swapped, mask, blended) of the `.dfm` run on `faces`."""
 
-    from neuface.train.preview import face_grid
+    from neuface.training.preview import face_grid
 
     if not faces:
         raise ValueError("swap_preview needs at least one face")

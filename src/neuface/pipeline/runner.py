@@ -21,6 +21,7 @@ from neuface.console import console, info, warn
 from neuface.errors import NeufaceError, UsageError
 from neuface.pipeline.journal import Journal, StepRecord, format_counts
 from neuface.pipeline.names import Stage, stage_index
+from neuface.pipeline.params import OPTIONS
 from neuface.pipeline.state import RunState
 from neuface.pipeline.steps import Context, Decision, Step, StepError, StepInterrupted, all_steps, skip
 from neuface.workspace import Side, Workspace
@@ -79,16 +80,8 @@ class RunResult:
 
 def warn_unknown_tables(config: dict[str, Any], where: str) -> None:
     """A table named after no subcommand is ignored by everything: say so, it is usually a typo."""
-    import importlib.util
-
     for name, value in config.items():
-        if not isinstance(value, dict):
-            continue
-        try:
-            known = importlib.util.find_spec(f"neuface.commands.{name}") is not None
-        except (ImportError, ValueError):
-            known = False
-        if not known:
+        if isinstance(value, dict) and name not in OPTIONS:
             warn(f"{where}: [{name}] is not a neuface command; its options are ignored")
 
 

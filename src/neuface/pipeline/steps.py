@@ -1,8 +1,9 @@
 """One adapter per pipeline step: decide whether it must run (and say why), then run the stage's library call.
 
-Each step reads its options with `params.stage_params` (the stage command's own parsing) and calls the
-same library function as the stage's command, so `neuface run` never does anything `neuface <stage>`
-would not. Decisions follow `state`'s rule: outputs present, options unchanged, nothing upstream newer.
+Each step reads its options with `params.stage_options` (the stage's options class, as its command reads
+it) and calls the same library function as the stage's command, so `neuface run` never does anything
+`neuface <stage>` would not. Decisions follow `state`'s rule: outputs present, options unchanged, nothing
+upstream newer.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuface.curate.options import CurateOptions
+from neuface.detect.options import DetectConfig
 from neuface.errors import NeufaceError, UsageError
+from neuface.export.options import ExportOptions
+from neuface.extract.options import ExtractOptions
+from neuface.pack.options import PackOptions
 from neuface.pipeline.names import ORDER, PER_SIDE, Stage, stage_index
-from neuface.pipeline.params import plain, split_table, stage_params
+from neuface.pipeline.params import plain, stage_options
 from neuface.pipeline.state import RunState, changed_options, mtime, newest, oldest
+from neuface.sort.options import SortOptions
+from neuface.train.options import TrainOptions
 from neuface.workspace import Side, Workspace
+from neuface.xseg.options import MaskOptions
 
 
 class StepError(NeufaceError):
@@ -69,14 +78,14 @@ class Context:
     target_iter: int | None = None
     pretrained: Path | None = None
     facesets: dict[Side, Any] = field(default_factory=dict)  # side -> faceset.external.LinkResult
-    _params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _params: dict[str, Any] = field(default_factory=dict)
 
-    def params(self, stage: Stage, side: Side | None) -> dict[str, Any]:
-        key = f"{stage.value} {side.value}" if side else stage.value
+    def params(self, stage: Stage, side: Side | None) -> Any:
+        """The stage's options object for that side (its [stage] table overlaid with [stage.<side>])."""
+        key = step_key(stage, side)
         if key not in self._params:
-            table = split_table(self.config.get(stage.value), side.value if side else None)
-            args = [side.value] if side else []
-            self._params[key] = stage_params(stage.value, table, args, where=self.where)
+            self._params[key] = stage_options(stage.value, self.config.get(stage.value),
+                                              side.value if side else None, where=self.where)
         return self._params[key]
 
 
@@ -158,10 +167,10 @@ class Step:
             keys += [step_key(stage, side) for side in sides] if stage in PER_SIDE else [step_key(stage, None)]
         return keys
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+    def decide(self, ctx: Context, p: Any, forced: bool) -> Decision:
         raise NotImplementedError
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: Any, d: Decision) -> dict[str, Any]:
         raise NotImplementedError
 
     def hint(self, ctx: Context) -> str:
@@ -181,16 +190,16 @@ class Step:
 class ExtractStep(Step):
     stage = Stage.extract
 
-    def _video(self, ctx: Context, p: dict[str, Any]) -> Path | None:
+    def _video(self, ctx: Context, p: ExtractOptions) -> Path | None:
         from neuface.extract.frames import resolve_video
 
         assert self.side is not None
-        given = ctx.videos.get(self.side) or p["video"]
+        given = ctx.videos.get(self.side) or p.video
         if given is not None:
             return Path(given)
         return resolve_video(ctx.ws, self.side, None) if ctx.ws.video_candidates(self.side) else None
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+    def decide(self, ctx: Context, p: ExtractOptions, forced: bool) -> Decision:
         assert self.side is not None
         frames = ctx.ws.frame_files(self.side)
         folder = ctx.ws.frames_dir(self.side)
@@ -206,7 +215,7 @@ class ExtractStep(Step):
                             f"pass --{self.s} VIDEO, or put the video at {ctx.ws.root / f'data_{self.s}.mp4'}", 2)
         if not video.is_file():
             raise StepError(f"{video}: no such video file", f"check the path given with --{self.s} or in [run]", 2)
-        options = {"video": ws_path(ctx.ws, video), "fps": p["fps"], "format": plain(p["format"])}
+        options = {"video": ws_path(ctx.ws, video), "fps": p.fps, "format": plain(p.format)}
         if forced:
             return run("forced by --from", options, force=bool(frames), video=video)
         if not frames:
@@ -216,11 +225,11 @@ class ExtractStep(Step):
             return run(reason, options, force=True, video=video)
         return skip(f"up to date: {len(frames)} frames in {folder}")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: ExtractOptions, d: Decision) -> dict[str, Any]:
         from neuface.extract.frames import extract_frames
 
         assert self.side is not None
-        res = extract_frames(ctx.ws, self.side, d.extra["video"], fps=p["fps"], fmt=p["format"], force=d.force)
+        res = extract_frames(ctx.ws, self.side, d.extra["video"], fps=p.fps, fmt=p.format, force=d.force)
         if res.count == 0:
             raise StepError(f"{res.video}: no frames extracted", "check the video and [extract] fps")
         return {"frames": res.count, "size": f"{res.width}x{res.height}", "video": res.video.name}
@@ -235,15 +244,15 @@ class DetectStep(Step):
     OPTIONS = ("backend", "landmarks", "face_type", "size", "jpeg_quality", "max_faces", "min_face_size", "identity",
                "models")
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+    def decide(self, ctx: Context, p: DetectConfig, forced: bool) -> Decision:
         assert self.side is not None
         frames = ctx.ws.frame_files(self.side)
         aligned = self.aligned(ctx)
         loose, packed = face_files(aligned)
         count = len(loose) or packed
-        options = {k: plain(p[k]) for k in self.OPTIONS}
-        if p.get("smooth"):  # only when on: stamps of runs before the option existed stay up to date
-            options.update(smooth=True, smooth_strength=plain(p["smooth_strength"]))
+        options = {k: plain(getattr(p, k)) for k in self.OPTIONS}
+        if p.smooth:  # only when on: stamps of runs before the option existed stay up to date
+            options.update(smooth=True, smooth_strength=p.smooth_strength)
         if not frames:
             if count:
                 return skip(f"no frames; using the {count} aligned faces in {aligned}")
@@ -260,16 +269,11 @@ class DetectStep(Step):
             return run(reason, options, force=True)
         return skip(f"up to date: {count} faces in {aligned}")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
-        from neuface.detect.pipeline import DetectConfig, run_detect
+    def execute(self, ctx: Context, p: DetectConfig, d: Decision) -> dict[str, Any]:
+        from neuface.detect.pipeline import run_detect
 
         assert self.side is not None
-        cfg = DetectConfig(backend=p["backend"], landmarks=p["landmarks"], face_type=p["face_type"], size=p["size"],
-                           jpeg_quality=p["jpeg_quality"], max_faces=p["max_faces"], min_face_size=p["min_face_size"],
-                           debug=p["debug"], identity=p["identity"], models_dir=p["models"], device=ctx.device,
-                           workers=p["workers"], batch_size=p["batch_size"], smooth=p.get("smooth", False),
-                           smooth_strength=p.get("smooth_strength", 0.5))
-        res = run_detect(ctx.ws, self.side, cfg, force=d.force)
+        res = run_detect(ctx.ws, self.side, p.replace(device=ctx.device), force=d.force)
         if res.faces == 0:
             raise StepError(f"no faces found in the {res.frames} frames of {ctx.ws.frames_dir(self.side)}",
                             self.hint(ctx))
@@ -284,14 +288,11 @@ class DetectStep(Step):
 class SortStep(Step):
     stage = Stage.sort
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
-        from neuface.sort.methods import get_method
-
-        if p["by"] is None:
+    def decide(self, ctx: Context, p: SortOptions, forced: bool) -> Decision:
+        if p.by is None:
             side = self.side.value if self.side else "src"
             return skip(f"not configured: set [sort] by = \"METHOD\" ([sort.{side}] for {side} only)", status="off")
-        method = get_method(p["by"])
-        options = {"by": method.key, "target": p["target"], "dissimilar": p["dissimilar"]}
+        options = {"by": p.method.key, "target": p.target, "dissimilar": p.dissimilar}
         loose, packed = face_files(self.aligned(ctx))
         if not (loose or packed):
             raise StepError(f"no aligned faces in {self.aligned(ctx)} to sort", "run `neuface run --from detect`")
@@ -300,13 +301,12 @@ class SortStep(Step):
         reason = stale_reason(ctx, self, options, needs_stamp=True)
         if reason:
             return run(reason, options)
-        return skip(f"up to date: sorted by {method.key}")
+        return skip(f"up to date: sorted by {p.method.key}")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: SortOptions, d: Decision) -> dict[str, Any]:
         from neuface.console import info
         from neuface.pack import unpack_faceset
-        from neuface.sort.methods import get_method
-        from neuface.sort.sorter import SortOptions, sort_aligned
+        from neuface.sort.sorter import sort_aligned
 
         assert self.side is not None
         aligned = self.aligned(ctx)
@@ -317,9 +317,7 @@ class SortStep(Step):
                                 "delete the loose copies (they are in the pak) or the pak, then run again")
             res = unpack_faceset(aligned)
             info(f"unpacked {res.written} faces to sort them (pack packs them again)")
-        opts = SortOptions(method=get_method(p["by"]), target=p["target"], similar=not p["dissimilar"],
-                           sheet=p["sheet"], jobs=p["jobs"] or None)
-        result = sort_aligned(aligned, ctx.ws.aligned_trash_dir(self.side), opts)
+        result = sort_aligned(aligned, ctx.ws.aligned_trash_dir(self.side), p.replace(dry_run=False))
         if result.renamed is None:
             return {"faces": len(result.names), "changed": 0}
         return {"kept": result.renamed.kept, "trashed": result.renamed.trashed}
@@ -333,16 +331,14 @@ class CurateStep(Step):
 
     stage = Stage.curate
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
-        from neuface.pipeline.params import plain
-
-        if p["restore"]:
+    def decide(self, ctx: Context, p: CurateOptions, forced: bool) -> Decision:
+        if p.restore:
             raise StepError("[curate] restore = true has no place in a pipeline run",
                             f"restore once with `neuface curate {self.s} --restore`", 2)
-        if not p["apply"] and p["sheet"] is None:
+        if not p.apply and p.sheet is None:
             return skip("not configured: set [curate] apply = true (or sheet = \"review.png\" for a dry run)",
                         status="off")
-        options = {k: plain(v) for k, v in p.items() if k not in ("side", "jobs", "json_path")}
+        options = {f.name: plain(getattr(p, f.name)) for f in p.option_fields() if f.name not in ("jobs", "json_path")}
         loose, packed = face_files(self.aligned(ctx))
         if not (loose or packed):
             raise StepError(f"no aligned faces in {self.aligned(ctx)} to curate", "run `neuface run --from detect`")
@@ -353,16 +349,13 @@ class CurateStep(Step):
             return run(reason, options)
         return skip("up to date: curated")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: CurateOptions, d: Decision) -> dict[str, Any]:
         from neuface.curate.curator import curate_aligned
-        from neuface.curate.options import CurateOptions
 
         assert self.side is not None
-        names = {f for f in CurateOptions.__dataclass_fields__ if f != "jobs"}
-        opts = CurateOptions(**{k: v for k, v in p.items() if k in names}, jobs=p["jobs"] or None)
-        out = p["json_path"] or ctx.ws.frames_dir(self.side) / "curate.json"
-        result = curate_aligned(self.aligned(ctx), ctx.ws.aligned_trash_dir(self.side), out, opts,
-                                sheet=p["sheet"], apply=p["apply"])
+        out = p.json_path or ctx.ws.frames_dir(self.side) / "curate.json"
+        result = curate_aligned(self.aligned(ctx), ctx.ws.aligned_trash_dir(self.side), out, p, sheet=p.sheet,
+                                apply=p.apply)
         return {"faces": len(result.verdicts), "flagged": len(result.flagged),
                 "moved": result.moved.total if result.moved else 0}
 
@@ -374,21 +367,21 @@ class CurateStep(Step):
 class MaskStep(Step):
     stage = Stage.mask
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+    def decide(self, ctx: Context, p: MaskOptions, forced: bool) -> Decision:
         from neuface.xseg.apply import locate_model
 
-        if p["remove"]:
+        if p.remove:
             raise StepError("[mask] remove = true has no place in a pipeline run",
                             f"remove masks once with `neuface mask {self.s} --remove`", 2)
         try:
-            files = locate_model(p["model_dir"], ctx.ws.model_dir)
+            files = locate_model(p.model_dir, ctx.ws.model_dir)
         except UsageError:
-            if p["model_dir"] is not None:
+            if p.model_dir is not None:
                 raise
             return skip(f"no XSeg model in {ctx.ws.model_dir} (put GenericXSeg's XSeg_256.npy there to mask)",
                         status="off")
         options = {"weights": hashlib.blake2b(files.weights, digest_size=8).hexdigest(),
-                   "xseg_face_type": p["xseg_face_type"]}
+                   "xseg_face_type": p.xseg_face_type}
         loose, packed = face_files(self.aligned(ctx))
         if not (loose or packed):
             raise StepError(f"no aligned faces in {self.aligned(ctx)} to mask", "run `neuface run --from detect`")
@@ -399,11 +392,11 @@ class MaskStep(Step):
             return run(reason, options, files=files)
         return skip(f"up to date: masks from {files.origin}")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: MaskOptions, d: Decision) -> dict[str, Any]:
         from neuface.xseg.apply import apply_masks
 
-        rep = apply_masks(self.aligned(ctx), d.extra["files"], face_type=p["xseg_face_type"], device=ctx.device,
-                          precision=ctx.precision, batch_size=p["batch_size"], sheet=p["sheet"])
+        rep = apply_masks(self.aligned(ctx), d.extra["files"], face_type=p.xseg_face_type, device=ctx.device,
+                          precision=ctx.precision, batch_size=p.batch_size, sheet=p.sheet)
         return {"faces": rep.faces, "masked": rep.masked, "skipped": len(rep.skipped)}
 
     def hint(self, ctx: Context) -> str:
@@ -414,7 +407,7 @@ class MaskStep(Step):
 class PackStep(Step):
     stage = Stage.pack
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
+    def decide(self, ctx: Context, p: PackOptions, forced: bool) -> Decision:
         aligned = self.aligned(ctx)
         loose, packed = face_files(aligned)
         if packed:
@@ -426,28 +419,18 @@ class PackStep(Step):
             return skip(f"packed: {packed} faces in {aligned / 'faceset.pak'}{kept}")
         if not loose:
             raise StepError(f"no aligned faces in {aligned} to pack", "run `neuface run --from detect`")
-        return run(f"{len(loose)} faces", {"keep": p["keep"]})
+        return run(f"{len(loose)} faces", {"keep": p.keep})
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: PackOptions, d: Decision) -> dict[str, Any]:
         from neuface.pack import pack_faceset
 
-        res = pack_faceset(self.aligned(ctx), keep=p["keep"], skip_invalid=p["skip_invalid"])
+        res = pack_faceset(self.aligned(ctx), keep=p.keep, skip_invalid=p.skip_invalid)
         return {"packed": res.packed, "megabytes": round(res.bytes / 1e6, 2), "removed": res.removed,
                 "invalid_left": len(res.skipped)}
 
     def hint(self, ctx: Context) -> str:
         return (f"`neuface pack {self.s}` on its own lists the files that are not DFL faces; "
                 "[pack] skip-invalid = true packs the rest and leaves them in place")
-
-
-def current_model(model_dir: Path, name: str | None) -> Any:
-    """The SAEHD model train would continue (by name, else the most recent), or None for a new one."""
-    from neuface.train.model_folder import dfl_model_name, list_models
-
-    models = list_models(model_dir) if model_dir.is_dir() else []
-    if name is None:
-        return models[0] if models else None
-    return next((r for r in models if r.name in (name, dfl_model_name(name))), None)
 
 
 def model_iteration(ref: Any) -> int:
@@ -459,14 +442,14 @@ def model_iteration(ref: Any) -> int:
 class TrainStep(Step):
     stage = Stage.train
 
-    def target(self, ctx: Context, p: dict[str, Any]) -> int:
-        return int(ctx.target_iter if ctx.target_iter is not None else (p["target_iter"] or 0))
+    def target(self, ctx: Context, p: TrainOptions) -> int:
+        return int(ctx.target_iter if ctx.target_iter is not None else (p.target_iter or 0))
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
-        if str(p["kind"]).strip().lower() != "saehd":
-            raise StepError(f"[train] kind = {p['kind']!r}: `neuface run` trains SAEHD",
+    def decide(self, ctx: Context, p: TrainOptions, forced: bool) -> Decision:
+        if p.kind.strip().lower() != "saehd":
+            raise StepError(f"[train] kind = {p.kind!r}: `neuface run` trains SAEHD",
                             "train XSeg on its own with `neuface train --kind xseg`", 2)
-        if p["reset_iter"]:
+        if p.reset_iter:
             raise StepError("[train] reset-iter = true would restart the model on every run",
                             "use [train] pretrained = PATH (or `neuface run --pretrained PATH`): it starts the "
                             "new model once, and later runs continue it", 2)
@@ -474,34 +457,31 @@ class TrainStep(Step):
         if target <= 0:
             raise StepError("no target iteration: training would never end",
                             "set [train] target-iter = N in neuface.toml, or pass --target-iter N", 2)
-        ref = current_model(ctx.ws.model_dir, p["name"])
+        from neuface.train.model_folder import current_model
+        ref = current_model(ctx.ws.model_dir, p.name)
         it = model_iteration(ref)
-        options = {"target_iter": target, "model": ref.name if ref else p["name"]}
+        options = {"target_iter": target, "model": ref.name if ref else p.name}
         if it >= target and not forced:
             stamp = ctx.state.get(self.key)
             newer = ctx.state.latest(self.upstream_keys()) > (stamp.finished if stamp else mtime(ref.data_file))
             note = "; the facesets changed since: raise --target-iter to train on them" if newer else ""
             return skip(f"{ref.model_name} is at iteration {it}, target {target}{note}")
-        pretrained = ctx.pretrained or p["pretrained"]
+        pretrained = ctx.pretrained or p.pretrained
         start = f"new model from {Path(pretrained).name}" if pretrained and ref is None else "new model"
         return run(f"{ref.model_name if ref else start}: iteration {it} -> {target}", options, start=it)
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
-        from neuface.train.loop import TrainRun, train_saehd
-        from neuface.train.options import SAEHDOptions
+    def execute(self, ctx: Context, p: TrainOptions, d: Decision) -> dict[str, Any]:
+        from neuface.export.dfm import export_dfm
+        from neuface.train.model_folder import current_model
+        from neuface.train.saehd import train_saehd
 
         target = self.target(ctx, p)
-        overrides = {k: v for k, v in p.items() if k in SAEHDOptions.keys() and v is not None}
-        overrides["target_iter"] = target
-        req = TrainRun(name=p["name"], overrides=overrides, lr=p["lr"], seed=p["seed"], backup_every=p["backup_every"],
-                       save_every_min=p["save_every_min"], preview_every_min=p["preview_every_min"],
-                       consent=p["consent"], compile=p["compile"], workers=p["workers"],
-                       pretrained=ctx.pretrained or p["pretrained"])
-        reached = train_saehd(ctx.ws, req, device=ctx.device, precision=ctx.precision)
+        req = p.replace(target_iter=target, pretrained=ctx.pretrained or p.pretrained).train_run()
+        reached = train_saehd(ctx.ws, req, device=ctx.device, precision=ctx.precision, backup_dfm=export_dfm)
         if reached < target:
             raise StepInterrupted(f"training stopped at iteration {reached} of {target}; the model is saved and "
                                   "`neuface run` continues from there")
-        ref = current_model(ctx.ws.model_dir, p["name"])
+        ref = current_model(ctx.ws.model_dir, p.name)
         return {"model": ref.model_name if ref else "?", "from_iteration": d.extra["start"], "iteration": reached}
 
     def hint(self, ctx: Context) -> str:
@@ -516,17 +496,18 @@ class ExportStep(Step):
         """Only the model matters: new faces that were not trained on change nothing in the export."""
         return [step_key(Stage.train, None)]
 
-    def decide(self, ctx: Context, p: dict[str, Any], forced: bool) -> Decision:
-        if p["check"] is not None:
+    def decide(self, ctx: Context, p: ExportOptions, forced: bool) -> Decision:
+        if p.check is not None:
             raise StepError("[export] check is not a pipeline option", "check a file with `neuface export --check`", 2)
-        model_dir = p["model_dir"] or ctx.ws.model_dir
-        name = p["name"] or ctx.params(Stage.train, None)["name"]
+        model_dir = p.model_dir or ctx.ws.model_dir
+        name = p.name or ctx.params(Stage.train, None).name
+        from neuface.train.model_folder import current_model
         ref = current_model(model_dir, name)
         if ref is None:
             raise StepError(f"no SAEHD model{f' named {name!r}' if name else ''} in {model_dir} to export",
                             "run `neuface run --from train` (or put a DFL SAEHD model folder's files there)")
-        out = Path(p["out"]) if p["out"] is not None else ref.dfm_file
-        options = {"out": ws_path(ctx.ws, out), "fp16": p["fp16"], "opset": p["opset"], "model": ref.name}
+        out = Path(p.out) if p.out is not None else ref.dfm_file
+        options = {"out": ws_path(ctx.ws, out), "fp16": p.fp16, "opset": p.opset, "model": ref.name}
         if forced:
             return run("forced by --from", options, ref=ref, out=out)
         if not out.is_file():
@@ -536,12 +517,12 @@ class ExportStep(Step):
             return run(reason, options, ref=ref, out=out)
         return skip(f"up to date: {out}")
 
-    def execute(self, ctx: Context, p: dict[str, Any], d: Decision) -> dict[str, Any]:
+    def execute(self, ctx: Context, p: ExportOptions, d: Decision) -> dict[str, Any]:
         from neuface.export.dfm import export_dfm
         from neuface.export.faces import workspace_faces
 
         ref = d.extra["ref"]
-        res = export_dfm(ref.folder, d.extra["out"], name=ref.name, fp16=p["fp16"], opset=p["opset"],
+        res = export_dfm(ref.folder, d.extra["out"], name=ref.name, fp16=p.fp16, opset=p.opset,
                          probe_faces=workspace_faces(ctx.ws))
         return {"dfm": str(res.path), "mebibytes": round(res.path.stat().st_size / 2**20, 2),
                 "face_type": res.metadata.get("face_type", ""), "iteration": int(res.metadata.get("iteration", 0)),

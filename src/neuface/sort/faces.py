@@ -106,7 +106,7 @@ class Face:
 
     def hull_masked(self) -> np.ndarray:
         """The image times DFL's landmark hull mask (default eyebrow lift), back to uint8, as DFL does."""
-        from neuface.faceset.landmarks import get_image_hull_mask
+        from neuface.dfl.landmarks import get_image_hull_mask
 
         img = self.image
         return (img * get_image_hull_mask(img.shape, self.landmarks)).astype(np.uint8)

@@ -32,7 +32,7 @@ def pose(face: Face) -> tuple[float, float] | None:
     """(pitch, yaw) from the aligned landmarks, with the image width as the camera size."""
     if not face.is_dfl:
         return None
-    from neuface.faceset.landmarks import estimate_pitch_yaw_roll
+    from neuface.dfl.landmarks import estimate_pitch_yaw_roll
 
     pitch, yaw, _ = estimate_pitch_yaw_roll(face.landmarks, size=face.image.shape[1])
     return float(pitch), float(yaw)
@@ -113,7 +113,7 @@ def best_faces(face: Face, fast: bool) -> tuple[float, float, float, np.ndarray]
     meta = face.meta
     if meta is None:
         return None
-    from neuface.faceset.landmarks import estimate_pitch_yaw_roll
+    from neuface.dfl.landmarks import estimate_pitch_yaw_roll
 
     img = face.image
     grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)

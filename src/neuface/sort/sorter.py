@@ -20,18 +20,9 @@ from neuface.faceset.pak import PAK_NAME
 from neuface.sort import rename
 from neuface.sort.faces import list_images, read_image
 from neuface.sort.methods import PlanInput, SortMethod
+from neuface.sort.options import SortOptions
 from neuface.sort.order import Plan
 from neuface.sort.parallel import default_jobs, measure_all, progress_bars
-
-
-@dataclass
-class SortOptions:
-    method: SortMethod
-    target: int = 2000  # final / final-fast
-    similar: bool = True  # absdiff: most similar next (False: most dissimilar)
-    dry_run: bool = False
-    sheet: Path | None = None
-    jobs: int | None = None
 
 
 @dataclass
@@ -87,7 +78,7 @@ def plan_sort(paths: list[Path], opts: SortOptions) -> Plan:
         from neuface.sort.absdiff import sort_absdiff
 
         with progress_bars("faces") as bar:
-            return sort_absdiff(paths, similar=opts.similar, jobs=opts.jobs or default_jobs(), progress=bar)
+            return sort_absdiff(paths, similar=not opts.dissimilar, jobs=opts.jobs or default_jobs(), progress=bar)
     values = measure_all(method.key, paths, jobs=opts.jobs, description=f"sort by {method.key}")
     return method.plan(values, PlanInput(names=names, target=opts.target))
 

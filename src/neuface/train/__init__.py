@@ -22,10 +22,11 @@ Public API (import from the submodules):
   Depth-to-space uses DFL's DCR order (`nn.layers.depth_to_space`, a reshape/permute), so DFL weights
   drop in unchanged.
 - `neuface.train.nn.UNetPatchDiscriminator(patch_size, in_ch, base_ch)`, `CodeDiscriminator`.
-- `neuface.train.dfl_weights`: `read_weight_file(path) -> {key: ndarray}` (restricted unpickler),
-  `load_weight_file(module, scope, path)` (strict keys/shapes), `module_to_dfl(module, scope)`,
-  `encode_weight_dict(d) -> bytes` (protocol 4, numpy.core names), `dfl_key("down1.downs.0.conv1.weight")`.
-- `neuface.train.model_folder`: `list_models(model_dir)`, `find_model(model_dir, name=None) -> ModelRef`,
+- Weight files and optimizers are the DFL core's: `neuface.dfl.weights` (`read_weight_file`,
+  `load_weight_file(module, scope, path)`, `module_to_dfl`, `encode_weight_dict`, `dfl_key`) and
+  `neuface.dfl.optim` (`AdaBelief`, `RMSprop`, state via `state_to_dfl()` / `load_dfl(d, source)`).
+- `neuface.train.model_folder`: `list_models(model_dir)`, `current_model(model_dir, name=None) -> ModelRef | None`
+  (the model train continues), `find_model(model_dir, name=None) -> ModelRef` (the same, required),
   `create_model(model_dir, name, options, device) -> (ref, SAEHDModel)`,
   `load_model(ref, device="cpu", training=True) -> SAEHDModel`, `save_model(ref, model, devices=None)`,
   `backup_model(ref)`. `ModelRef.weights_file(part)`, `.data_file`, `.summary_file`, `.dfm_file`;
@@ -33,13 +34,14 @@ Public API (import from the submodules):
   neuface-only state: `model.extra` (plain dict, stored as data.dat's extra key "neuface").
 - `neuface.train.model.SAEHDModel`: options, net, src_dst_opt, gan/gan_opt, code_discriminator/..._opt,
   iter, loss_history, sample_for_preview, extra. `build_model(options, device)`, `apply_options(model, new)`.
-- `neuface.train.losses`: `dssim`, `gaussian_blur`, `mask_blur`, `reconstruction_loss`, `style_loss`,
-  `total_variation_mse`, `d_loss` (all per-sample (B,) vectors; differentiate their batch SUM).
-- `neuface.train.optim`: `AdaBelief`, `RMSprop` (DFL's exact update, `*_opt.npy` state via
-  `state_to_dfl()` / `load_dfl(d, source)`; fused with torch.compile where available).
+- `neuface.train.losses`: `mask_blur`, `reconstruction_loss`, `style_loss`, `total_variation_mse`, `d_loss`
+  (all per-sample (B,) vectors; differentiate their batch SUM), built on `neuface.dfl.losses` (`dssim`,
+  `gaussian_blur`).
 - `neuface.train.step`: `SAEHDBatch` (8 NCHW tensors: warped/target/mask/eyes-mouth mask per side),
   `SAEHDTrainer(model, precision, channels_last).train_step(batch) -> StepResult(src_loss, dst_loss)`
   (updates model.iter and model.loss_history; on CPU it calls `cpu_memory.retain_freed_memory()`).
+- `neuface.train.saehd.train_saehd(workspace, TrainRun, device, precision, backup_dfm=None)`: a training run,
+  `neuface.train.engine.SaehdEngine` in the shared loop of `neuface.training`.
 """
 
 from neuface.lazy import lazy_exports

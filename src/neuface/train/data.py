@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 
 from neuface.console import track, warn
+from neuface.dfl.facetype import face_type_name
 from neuface.errors import UsageError
 from neuface.imaging.color_transfer import color_transfer
-from neuface.train.samples import check_face_type, full_face_type, prepare_face
+from neuface.train.samples import check_face_type, prepare_face
 from neuface.train.warp import GpuWarper, apply_warp, gen_warp_params, sampling_grid
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def build_cache(aligned_dir: Path, res: int, face_type: str, label: str = "src",
                 on_disk: bool | None = None, disk_dir: Path | None = None) -> FaceCache:
     """Decode and frame every face once. Faces of a smaller face type than the model's are an error (DFL's rule);
     unreadable faces are skipped with a warning giving their count."""
-    face_type = full_face_type(face_type)
+    face_type = face_type_name(face_type)
     fork_safe_cv2()
     fs = open_faceset(Path(aligned_dir), label)
     n = len(fs)

@@ -118,3 +118,11 @@ def rank_zero_first(info: DistInfo) -> Iterator[None]:
     yield
     if info.rank == 0:
         dist.barrier()
+
+
+def quiet_other_ranks(info: DistInfo) -> None:
+    """Under torchrun only rank 0 talks: the others get -q (no progress bar, no info lines; warnings stay)."""
+    from neuface.console import set_verbosity, verbosity
+
+    if info.rank != 0:
+        set_verbosity(min(verbosity(), -1))

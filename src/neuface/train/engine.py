@@ -1,5 +1,6 @@
-"""The training loop's view of one SAEHD model: open (new, resumed, or reset from a pretrained one), step,
-preview, save, export - on top of the model-folder, model and step APIs of `neuface.train`.
+"""SAEHD's engine for the shared training loop (`neuface.training`): open a model (new, resumed, or reset from a
+pretrained one), step on the loader's batches, preview, save, back up - on top of the model-folder, model and
+step APIs of `neuface.train`.
 
 neuface-only state kept in the model (data.dat's `neuface` key, see `model_folder`): `seed`, `lr` (when
 not DFL's), `consent`, `faceset_fingerprints`, `reset_from`, `grad_scale` (fp16 only: the loss scale to
@@ -10,33 +11,49 @@ data order needs no state: it is a function of seed and iteration).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from neuface.console import info, warn
+from neuface.dfl.facetype import DEFAULT_FACE_TYPE, FaceType
 from neuface.errors import UsageError
-from neuface.runtime import device_memory_gb, grad_scaler, seed_everything
+from neuface.runtime import grad_scaler, seed_everything
 from neuface.train import ddp
 from neuface.train.data import SideAugment
-from neuface.train.rng import restore_torch_rng, torch_rng_state
+from neuface.training.rng import restore_torch_rng, torch_rng_state
 
-if TYPE_CHECKING:
-    from neuface.train.loop import TrainRun
-
-DEFAULT_FACE_TYPE = "wf"  # neuface's default (DeepFaceLive's framing); DFL's is f
+PREVIEW_COLUMNS = ("src", "src rec", "dst", "dst rec", "swapped")
 
 
-def short_face_type(name: str) -> str:
-    """`whole_face`/`WF`/`wf` -> `wf` (what SAEHD's options store)."""
-    from neuface.faceset import FaceType
+@dataclass
+class TrainRun:
+    """What the user asked for this run (None = keep the model's stored value / DFL's default)."""
 
-    short = FaceType.from_string(name).short_name
-    if short not in ("h", "mf", "f", "wf", "head"):
-        raise UsageError(f"--face-type {name!r}: choose h, mf, f, wf, head (or DFL's full names)")
-    return short
+    name: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    lr: float | None = None
+    seed: int | None = None
+    backup_every: int = 0
+    save_every_min: float = 25.0
+    preview_every_min: float = 5.0
+    consent: str | None = None
+    reset_iter: bool = False
+    pretrained: Path | None = None  # a DFL SAEHD model folder or zip: start a new model from it (read only)
+    compile: bool = False
+    workers: int | None = None
+    max_iters: int | None = None  # stop after this many iterations in this run (tests, benchmarks)
+
+
+class DfmWriter(Protocol):
+    """What writes the verified `.dfm` into each backup: `neuface.export.dfm.export_dfm`, passed in by the
+    caller (the CLI, `neuface run`) so that train never imports export."""
+
+    def __call__(self, model: Any, out_path: Path, *, name: str, probe_faces: list[np.ndarray]) -> object: ...
 
 
 def side_augments(options: dict[str, Any]) -> tuple[SideAugment, SideAugment]:
@@ -66,12 +83,19 @@ def fingerprint(cache: Any) -> str:
 
 
 class SaehdEngine:
-    """One open model: `step(batch)`, `preview(batch)`, `save()`, `files()`, `export_into(folder)`."""
+    """One open model, a `neuface.training.TrainingEngine`: `step()` trains on the next of `batches` (device
+    batches, set by `train_saehd`), `preview()` shows `preview_batch`, `backup()` adds `backup_dfm`'s `.dfm`."""
 
+    label = "train"
+    loss_names = ("src", "dst")
     _compile_pending = False  # --compile given and the first (compiling) step not yet through
 
     def __init__(self, ref: Any, model: Any, trainer: Any, dist: ddp.DistInfo, device: torch.device):
         self.ref, self.model, self.trainer, self.dist, self.device = ref, model, trainer, dist, device
+        self.batches: Iterator[dict[str, Any]] = iter(())
+        self.preview_batch: dict[str, Any] = {}
+        self.probe_faces: list[np.ndarray] = []  # dst faces the backup's .dfm is verified on
+        self.backup_dfm: DfmWriter | None = None
 
     # ---- opening --------------------------------------------------------------------------------
     @classmethod
@@ -79,31 +103,28 @@ class SaehdEngine:
              dist: ddp.DistInfo | None = None) -> SaehdEngine:
         from neuface.runtime import choose_precision
         from neuface.train.model import apply_options
-        from neuface.train.model_folder import ModelRef, create_model, dfl_model_name, list_models, load_model
+        from neuface.train.model_folder import create_model, current_model, list_models, load_model
         from neuface.train.options import SAEHDOptions
         from neuface.train.step import SAEHDTrainer
 
         dist = dist or ddp.DistInfo()
         overrides = dict(run.overrides)
         if "face_type" in overrides:
-            overrides["face_type"] = short_face_type(overrides["face_type"])
-        models = list_models(model_dir)
-        source = None
+            overrides["face_type"] = FaceType.model_code(overrides["face_type"], "--face-type")
         pretrained_model = None
         if run.pretrained is not None:
             source, pretrained_model = cls._from_pretrained(model_dir, run, device)
-        elif run.name is not None:
-            source = next((r for r in models if r.name in (run.name, dfl_model_name(run.name))), None)
-        elif models:
-            source = models[0]
-            if len(models) > 1:
-                info(f"{len(models)} SAEHD models in {model_dir}; continuing the most recent, {source.name!r} "
+        else:
+            source = current_model(model_dir, run.name)
+            count = len(list_models(model_dir)) if run.name is None else 0
+            if count > 1 and source is not None:
+                info(f"{count} SAEHD models in {model_dir}; continuing the most recent, {source.name!r} "
                      "(choose with --name)")
 
         if source is None:
             if run.reset_iter:
                 raise UsageError(f"{model_dir}: --reset-iter needs an existing (pretrained) SAEHD model")
-            overrides.setdefault("face_type", DEFAULT_FACE_TYPE)
+            overrides.setdefault("face_type", DEFAULT_FACE_TYPE.short_name)
             overrides.setdefault("batch_size", 4 if device.type == "cpu" else 8)
             d_dims = int(overrides.pop("d_dims", 64))
             options = SAEHDOptions.default(d_dims=d_dims, **overrides)
@@ -128,7 +149,7 @@ class SaehdEngine:
             model.extra.setdefault("seed", secrets.randbelow(2**31))
             if run.reset_iter or pretrained_model is not None:
                 if pretrained_model is None:
-                    ref = cls._reset_target(model_dir, source, run, ModelRef, dfl_model_name)
+                    ref = cls._reset_target(model_dir, source, run)
                     info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at "
                          "iteration 0 (the original files are not changed)")
                     model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
@@ -176,8 +197,10 @@ class SaehdEngine:
             return target, model
 
     @staticmethod
-    def _reset_target(model_dir: Path, source: Any, run: TrainRun, ModelRef: Any, dfl_model_name: Any) -> Any:
+    def _reset_target(model_dir: Path, source: Any, run: TrainRun) -> Any:
         """The model a reset run writes: `--name` when it names a new model, else `<source> reset`."""
+        from neuface.train.model_folder import ModelRef, dfl_model_name
+
         base = source.name if run.name is None or dfl_model_name(run.name) == source.name else None
         name = dfl_model_name(run.name) if base is None else f"{base} reset"
         target = ModelRef(Path(model_dir), name)
@@ -225,6 +248,13 @@ class SaehdEngine:
 
     # ---- properties the loop reads ---------------------------------------------------------------
     @property
+    def writer(self) -> bool:
+        return self.dist.rank == 0
+
+    def should_stop(self, signalled: bool) -> bool:
+        return ddp.any_flag(self.dist, signalled)
+
+    @property
     def options(self) -> dict[str, Any]:
         return self.model.options.to_dfl()
 
@@ -256,9 +286,10 @@ class SaehdEngine:
         self.model.extra["faceset_fingerprints"] = {"src": fingerprint(src), "dst": fingerprint(dst)}
 
     # ---- work -------------------------------------------------------------------------------------
-    def step(self, batch: dict[str, Any]) -> tuple[float, float]:
+    def step(self) -> tuple[float, float]:
         from neuface.train.step import SAEHDBatch
 
+        batch = next(self.batches)
         s, d = batch["src"], batch["dst"]
         b = SAEHDBatch(s["warped"], s["target"], s["target_m"], s["target_em"],
                        d["warped"], d["target"], d["target_m"], d["target_em"])
@@ -272,8 +303,19 @@ class SaehdEngine:
         self._compile_pending = False
         return result
 
+    def preview(self) -> None:
+        """preview.png + loss.png always; `<iter>.png` only with DFL's write_preview_history option."""
+        from neuface.provenance import synthetic_media_text
+        from neuface.training.preview import face_grid, write_previews
+
+        grid = face_grid(self._preview_columns(self.preview_batch), PREVIEW_COLUMNS,
+                         caption=f"{self.model_id}  iter {self.iteration}")
+        write_previews(self.history_dir, self.iteration, grid, self.loss_history,
+                       keep_history=bool(self.options.get("write_preview_history")),
+                       provenance=synthetic_media_text(str(self.model_id), self.iteration, "training preview"))
+
     @torch.no_grad()
-    def preview(self, batch: dict[str, Any]) -> list[np.ndarray]:
+    def _preview_columns(self, batch: dict[str, Any]) -> list[np.ndarray]:
         """Columns src, src rec, dst, dst rec, swapped (B,3,H,W float) on un-augmented faces."""
         from neuface.runtime import autocast
 
@@ -287,30 +329,18 @@ class SaehdEngine:
 
     def save(self) -> None:
         from neuface.train.model_folder import save_model
-        from neuface.train.summary import DeviceRow
 
         self.model.extra["rng"] = torch_rng_state(self.device)
         if self.trainer.scaler.is_enabled():
             self.model.extra["grad_scale"] = float(self.trainer.scaler.get_scale())
-        devices = []
-        if self.device.type == "cuda":
-            name, mem_gb = device_memory_gb(self.device) or ("cuda", 0.0)
-            devices = [DeviceRow(self.device.index or 0, name, mem_gb)]
-        save_model(self.ref, self.model, devices)
+        save_model(self.ref, self.model)  # the summary lists the model's device
 
     def backup(self) -> Path:
-        """DFL's rolling backup of the saved files, plus a verified `.dfm` inside the new backup folder."""
+        """DFL's rolling backup of the saved files, plus (with `backup_dfm`) a verified `.dfm` inside it."""
         from neuface.train.model_folder import backup_model
 
         folder = backup_model(self.ref)
-        self.export_into(folder)
+        if self.backup_dfm is not None:
+            self.backup_dfm(self.model, folder / self.ref.dfm_file.name, name=self.ref.name,
+                            probe_faces=self.probe_faces)
         return folder
-
-    def export_into(self, folder: Path, probe_faces: list[np.ndarray] | None = None) -> Path:
-        from neuface.export.dfm import export_dfm
-
-        out = Path(folder) / self.ref.dfm_file.name
-        export_dfm(self.model, out, name=self.ref.name, probe_faces=probe_faces or self.probe_faces)
-        return out
-
-    probe_faces: list[np.ndarray] = []

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from neuface.dfl.optim import AdaBelief, DflOptimizer, RMSprop
+from neuface.dfl.weights import DflVar, dfl_variables
 from neuface.errors import UsageError
-from neuface.train.dfl_weights import DflVar, dfl_variables
 from neuface.train.nn import SAEHD, CodeDiscriminator, UNetPatchDiscriminator, build_saehd
-from neuface.train.optim import DflOptimizer, make_optimizer
 from neuface.train.options import ARCHITECTURE_KEYS, LEARNING_RATE, SAEHDOptions
 
 GAN_SCOPE = "D_src"  # DFL's variable scope names (embedded in optimizer keys)
@@ -72,8 +72,9 @@ def _saehd_variables(net: SAEHD) -> list[DflVar]:
 
 
 def _optimizer(options: SAEHDOptions, variables: list[DflVar], name: str, lr: float) -> DflOptimizer:
-    return make_optimizer(options.adabelief, variables, name, lr=lr, lr_dropout=options.lr_dropout_keep,
-                          lr_cos=options.lr_cos, clipnorm=options.clipnorm)
+    """SAEHD's choice: AdaBelief when the `adabelief` option is on, else RMSprop."""
+    return (AdaBelief if options.adabelief else RMSprop)(variables, name, lr=lr, lr_dropout=options.lr_dropout_keep,
+                                                          lr_cos=options.lr_cos, clipnorm=options.clipnorm)
 
 
 def set_trainable(model: SAEHDModel) -> None:

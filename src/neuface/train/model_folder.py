@@ -32,10 +32,8 @@ import torch
 
 from neuface.atomic import atomic_path, fsync_dir
 from neuface.console import warn
-from neuface.errors import ModelFormatError, UsageError
-from neuface.runtime import cuda_summary
-from neuface.safe_pickle import dumps_compat
-from neuface.train.dfl_weights import (
+from neuface.dfl.safe_pickle import dumps_compat
+from neuface.dfl.weights import (
     check_weight_dict,
     encode_weight_dict,
     load_dfl_into,
@@ -43,9 +41,10 @@ from neuface.train.dfl_weights import (
     read_pickle_bytes,
     read_pickle_file,
 )
+from neuface.errors import ModelFormatError, UsageError
 from neuface.train.model import CODE_DISCRIMINATOR_SCOPE, GAN_SCOPE, SAEHDModel, build_model, set_trainable
 from neuface.train.options import LEARNING_RATE, SAEHDOptions
-from neuface.train.summary import DeviceRow, summary_text
+from neuface.training.summary import DeviceRow, device_rows, summary_text
 
 MODEL_CLASS = "SAEHD"
 EXTRA_KEY = "neuface"
@@ -126,17 +125,23 @@ def list_models(model_dir: Path, model_class: str = MODEL_CLASS) -> list[ModelRe
     return [ModelRef(Path(model_dir), p.name[: -len(suffix)], model_class) for p in found]
 
 
-def find_model(model_dir: Path, name: str | None = None, model_class: str = MODEL_CLASS) -> ModelRef:
-    """The named model, or the most recently saved one when no name is given (DFL's silent start)."""
+def current_model(model_dir: Path, name: str | None = None, model_class: str = MODEL_CLASS) -> ModelRef | None:
+    """The model `train` continues: the named one, else the most recently saved (DFL's silent start); None when
+    there is none (train creates it)."""
     models = list_models(model_dir, model_class)
     if name is None:
-        if not models:
-            raise UsageError(f"{model_dir}: no {model_class} model found (expected *_{model_class}_data.dat)")
-        return models[0]
-    for ref in models:
-        if ref.name in (name, dfl_model_name(name)):
-            return ref
-    known = ", ".join(r.name for r in models) or "none"
+        return models[0] if models else None
+    return next((r for r in models if r.name in (name, dfl_model_name(name))), None)
+
+
+def find_model(model_dir: Path, name: str | None = None, model_class: str = MODEL_CLASS) -> ModelRef:
+    """`current_model` that must exist: the error names what was looked for and what is there."""
+    ref = current_model(model_dir, name, model_class)
+    if ref is not None:
+        return ref
+    if name is None:
+        raise UsageError(f"{model_dir}: no {model_class} model found (expected *_{model_class}_data.dat)")
+    known = ", ".join(r.name for r in list_models(model_dir, model_class)) or "none"
     raise UsageError(f"{model_dir}: no {model_class} model named {name!r} (found: {known})")
 
 
@@ -301,14 +306,6 @@ def data_dat_dict(model: SAEHDModel) -> dict[str, Any]:
     if extra:
         data[EXTRA_KEY] = extra
     return data
-
-
-def device_rows(device: torch.device) -> list[DeviceRow]:
-    """The summary's "Running On" rows: the CUDA device in use (none = "Using device: CPU")."""
-    if device.type != "cuda":
-        return []
-    index = device.index or 0
-    return [DeviceRow(d["index"], d["name"], d["memory_gb"]) for d in cuda_summary()["devices"] if d["index"] == index]
 
 
 def model_summary(ref: ModelRef, model: SAEHDModel, devices: list[DeviceRow] | None = None) -> str:

@@ -1,23 +1,31 @@
-"""SAEHD options: DFL's keys, defaults, clamps, stored order and stored value types.
+"""SAEHD's model options (`SAEHDOptions`) and one training run's options (`TrainOptions`).
 
-DFL stores the options dict in data.dat in insertion order (dfl-formats.md §8.3) and some values as
-numpy scalars because they went through `np.clip`; DFL's trainer reads them back as-is, so we write
-the same types. Architecture options are fixed when a model is created (DFL asks them on the first run
-only); the others may change between sessions.
+`SAEHDOptions`: DFL's keys, defaults, clamps, stored order and stored value types. DFL stores the options
+dict in data.dat in insertion order (dfl-formats.md §8.3) and some values as numpy scalars because they
+went through `np.clip`; DFL's trainer reads them back as-is, so we write the same types. Architecture
+options are fixed when a model is created (DFL asks them on the first run only); the others may change
+between sessions.
+
+`TrainOptions`: `neuface train`'s flags, `[train]` in neuface.toml and `neuface run`'s train step, declared
+once (neuface.optionspec). Its SAEHD options are None unless given, so a flag always means "change this".
 """
-
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neuface.dfl.facetype import DEFAULT_FACE_TYPE, MODEL_CODES
 from neuface.errors import UsageError
+from neuface.optionspec import StageOptions, option
 from neuface.train.archi import Archi, parse_archi
 
-FACE_TYPES = ("h", "mf", "f", "wf", "head")
+if TYPE_CHECKING:
+    from neuface.train.engine import TrainRun
+
 LR_DROPOUT = ("n", "y", "cpu")
 CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 # Options DFL only asks on a model's first run.
@@ -87,8 +95,8 @@ class SAEHDOptions:
         if a.t and res % 32:
             raise UsageError(f"archi {self.archi}: resolution must be a multiple of 32 (got {res})")
         face_type = str(self.face_type).lower()
-        if face_type not in FACE_TYPES:
-            raise UsageError(f"face_type {self.face_type!r}: expected one of {', '.join(FACE_TYPES)}")
+        if face_type not in MODEL_CODES:  # stored options hold the short code, as DFL's do
+            raise UsageError(f"face_type {self.face_type!r}: expected one of {', '.join(MODEL_CODES)}")
         lr_dropout = {True: "y", False: "n"}.get(self.lr_dropout, self.lr_dropout)  # type: ignore[call-overload]
         if lr_dropout not in LR_DROPOUT:
             raise UsageError(f"lr_dropout {self.lr_dropout!r}: expected one of {', '.join(LR_DROPOUT)}")
@@ -195,3 +203,113 @@ class SAEHDOptions:
             return {}
         return {"lr_dropout": "n", "random_warp": False, "gan_power": 0.0, "random_hsv_power": 0.0,
                 "face_style_power": 0.0, "bg_style_power": 0.0, "uniform_yaw": True}
+
+
+# ---- `neuface train`'s options (the CLI flags, `[train]` in neuface.toml, `neuface run`'s train step) ----------
+
+_ARCH = "Architecture (fixed once the model exists)"
+_TRAIN = "Training options (can change between runs)"
+_RUN = "Run control"
+_XSEG = "XSeg (with --kind xseg)"
+
+
+def _dfl_default(key: str) -> str:
+    """SAEHDOptions' default of `key` as the help shows it: on/off, 0 rather than 0.0, 5e-05."""
+    value = getattr(SAEHDOptions, key)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _model(key: str, help: str | None = None, flag: bool = False, **spec: Any) -> Any:  # noqa: A002
+    """A SAEHD option as a flag: None (keep the model's stored value, or DFL's default for a new model),
+    with that default in the help."""
+    flags = f"--{key.replace('_', '-')}/--no-{key.replace('_', '-')}" if flag else ()
+    spec.setdefault("default_text", _dfl_default(key))
+    return option(None, help=help, flags=flags, **spec)
+
+
+@dataclass(frozen=True)
+class TrainOptions(StageOptions):
+    """One `neuface train` run. SAEHD options left None keep the model's stored value (an existing model) or
+    DFL's default (a new one), so a flag always means "change this"."""
+
+    STAGE = "train"
+
+    kind: str = option("saehd", panel=_RUN, help="What to train: saehd or xseg (XSeg uses --face-type, "
+                       "--batch-size, --pretrain, --seed, --target-iter and the XSeg options).")
+    name: str | None = option(None, panel=_RUN, help="Model name (DFL's <name>_SAEHD). Default: the most recently "
+                              "saved SAEHD model in workspace/model, else 'new'.")
+    archi: str | None = _model("archi", "df|liae[-udtc].", panel=_ARCH)
+    resolution: int | None = _model("resolution", "Face resolution, 64..640 (multiple of 16, or 32 for -d).",
+                                    panel=_ARCH)
+    face_type: str | None = _model("face_type", f"{'|'.join(MODEL_CODES)} or DFL's full names.", panel=_ARCH,
+                                   default_text=DEFAULT_FACE_TYPE.short_name)
+    ae_dims: int | None = _model("ae_dims", panel=_ARCH)
+    e_dims: int | None = _model("e_dims", panel=_ARCH)
+    d_dims: int | None = _model("d_dims", panel=_ARCH)
+    d_mask_dims: int | None = _model("d_mask_dims", panel=_ARCH, default_text="d_dims/3, even")
+    batch_size: int | None = _model("batch_size", "Global batch (split over GPUs).", panel=_TRAIN,
+                                    default_text="4 on CPU, else 8")
+    masked_training: bool | None = _model("masked_training", flag=True, panel=_TRAIN)
+    eyes_mouth_prio: bool | None = _model("eyes_mouth_prio", flag=True, panel=_TRAIN)
+    uniform_yaw: bool | None = _model("uniform_yaw", flag=True, panel=_TRAIN)
+    blur_out_mask: bool | None = _model("blur_out_mask", flag=True, panel=_TRAIN)
+    random_warp: bool | None = _model("random_warp", flag=True, panel=_TRAIN)
+    random_src_flip: bool | None = _model("random_src_flip", flag=True, panel=_TRAIN)
+    random_dst_flip: bool | None = _model("random_dst_flip", flag=True, panel=_TRAIN)
+    lr: float | None = option(None, help="Learning rate.", default_text=f"{LEARNING_RATE:g}", panel=_TRAIN)
+    lr_dropout: str | None = _model("lr_dropout", f"{'|'.join(LR_DROPOUT)}.", panel=_TRAIN)
+    clipgrad: bool | None = _model("clipgrad", flag=True, panel=_TRAIN)
+    gan_power: float | None = _model("gan_power", "0..5.", panel=_TRAIN)
+    gan_patch_size: int | None = _model("gan_patch_size", panel=_TRAIN, default_text="resolution/8")
+    gan_dims: int | None = _model("gan_dims", panel=_TRAIN)
+    true_face_power: float | None = _model("true_face_power", "df only, 0..1.", panel=_TRAIN)
+    face_style_power: float | None = _model("face_style_power", "0..100.", panel=_TRAIN)
+    bg_style_power: float | None = _model("bg_style_power", "0..100.", panel=_TRAIN)
+    ct_mode: str | None = _model("ct_mode", f"{'|'.join(CT_MODES)}.", panel=_TRAIN)
+    random_hsv_power: float | None = _model("random_hsv_power", "0..0.3.", panel=_TRAIN)
+    adabelief: bool | None = _model("adabelief", flag=True, panel=_TRAIN)
+    pretrain: bool | None = _model("pretrain", flag=True, panel=_TRAIN)
+    write_preview_history: bool | None = _model("write_preview_history", flag=True, panel=_TRAIN)
+    autobackup_hour: int | None = _model("autobackup_hour", "Backup every N hours of training, 0 = off.",
+                                         panel=_TRAIN)
+    seed: int | None = option(None, help="Random seed of a new model (data order, init).", default_text="random",
+                              panel=_TRAIN)
+    backup_every: int = option(0, help="Backup + verified .dfm every N iterations (0 = off).", panel=_RUN)
+    target_iter: int | None = option(None, help="Save, export and stop at this iteration (0 = train until "
+                                     "interrupted).", panel=_RUN)
+    save_every_min: float = option(25.0, help="Save every M minutes.", panel=_RUN)
+    preview_every_min: float = option(5.0, help="Write preview images every M minutes.", panel=_RUN)
+    consent: str | None = option(None, help="Statement that the people in the facesets agreed; stored in the "
+                                 "model and every .dfm.", panel=_RUN)
+    reset_iter: bool = option(False, flags="--reset-iter", panel=_RUN,
+                              help="Train a copy of a pretrained model ('NAME reset') from iteration 0 for a new "
+                                   "face; the original files stay unchanged.")
+    pretrained: Path | None = option(None, show_default=False, panel=_RUN,
+                                     help="Start a new model for this face from a pretrained DFL SAEHD model: its "
+                                          "folder or the zip you downloaded (read in place, never written). Its "
+                                          "weights and architecture, iteration 0; a later run continues the new "
+                                          "model.")
+    compile: bool = option(False, flags="--compile/--no-compile", panel=_RUN,
+                           help="torch.compile the networks (a minute or more to start, faster steps on GPU; falls "
+                                "back to eager when the toolchain is missing).")
+    workers: int | None = option(None, help="Data loader processes.", default_text="by device", panel=_RUN)
+    labels_from: Path | None = option(None, panel=_XSEG, help="--kind xseg: mask images named like the faces "
+                                      "(white = face), used as labels; the faces' files are not changed.")
+    init_from: Path | None = option(None, panel=_XSEG, help="--kind xseg: fine-tune a new XSeg model from these "
+                                    "weights (a folder with XSeg_256.npy, or GenericXSeg.zip).")
+
+    def saehd_overrides(self) -> dict[str, Any]:
+        """The SAEHD options this run sets (the rest keep the model's values, or DFL's defaults)."""
+        keys = set(SAEHDOptions.keys())
+        return {k: v for k, v in dataclasses.asdict(self).items() if k in keys and v is not None}
+
+    def train_run(self) -> TrainRun:
+        """What the SAEHD trainer is asked for (its `TrainRun`)."""
+        from neuface.train.engine import TrainRun
+
+        return TrainRun(name=self.name, overrides=self.saehd_overrides(), lr=self.lr, seed=self.seed,
+                        backup_every=self.backup_every, save_every_min=self.save_every_min,
+                        preview_every_min=self.preview_every_min, consent=self.consent, reset_iter=self.reset_iter,
+                        pretrained=self.pretrained, compile=self.compile, workers=self.workers)

@@ -14,14 +14,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from neuface.detect.align import get_transform_mat
-from neuface.faceset import FaceType
-from neuface.faceset.landmarks import estimate_pitch_yaw_roll, get_image_eye_mouth_mask, get_image_hull_mask
-
-
-def full_face_type(name: str) -> str:
-    """`wf` or `whole_face` (any case) -> `whole_face`; UsageError for unknown names."""
-    return FaceType.from_string(name).dfl_name
+from neuface.dfl.align import get_transform_mat
+from neuface.dfl.facetype import FaceType, face_type_name
+from neuface.dfl.landmarks import estimate_pitch_yaw_roll, get_image_eye_mouth_mask, get_image_hull_mask
 
 
 @dataclass
@@ -52,7 +47,7 @@ def prepare_face(image: np.ndarray, meta, res: int, model_face_type: str) -> Pre
     face = full_face_mask(image.shape, meta)
     em_mask = get_image_eye_mouth_mask((h, w), landmarks) * (face != 0).astype(np.float32)
     masks = np.concatenate([face, em_mask.reshape(h, w, 1)], -1)
-    if full_face_type(meta.face_type) != model_face_type:
+    if face_type_name(meta.face_type) != model_face_type:
         mat = get_transform_mat(landmarks, res, model_face_type)
         crop = cv2.warpAffine(image, mat, (res, res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         masks = cv2.warpAffine(masks, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -74,5 +69,5 @@ def check_face_type(stored: str, model_face_type: str, where: str) -> None:
         from neuface.errors import FacesetFormatError
 
         raise FacesetFormatError(
-            f"{where}: faces are {full_face_type(stored)} but the model is {model_face_type}; "
+            f"{where}: faces are {face_type_name(stored)} but the model is {model_face_type}; "
             f"extract faces as {model_face_type} (or larger) or train a model with a smaller --face-type")

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuface.dfl.losses import dssim, gaussian_blur
+from neuface.dfl.optim import DflOptimizer
 from neuface.runtime import Precision, autocast, grad_scaler
 from neuface.train.cpu_memory import retain_freed_memory
-from neuface.train.losses import d_loss, dssim, gaussian_blur, mask_blur, reconstruction_loss, style_loss
+from neuface.train.losses import d_loss, mask_blur, reconstruction_loss, style_loss
 from neuface.train.losses import total_variation_mse as tv_mse
 from neuface.train.model import SAEHDModel
 from neuface.train.nn.saehd import SAEHDOutputs
-from neuface.train.optim import DflOptimizer
 
 
 @dataclass
@@ -61,17 +62,6 @@ class StepResult:
         return float(np.mean(self.src_loss)), float(np.mean(self.dst_loss))
 
 
-class _ScalerAdapter:
-    """Lets torch's GradScaler (fp16 on CUDA) unscale and step a DFL optimizer."""
-
-    def __init__(self, opt: DflOptimizer):
-        self.opt = opt
-        self.param_groups = [{"params": [v.param for v in opt.variables]}]
-
-    def step(self, *args: Any, **kwargs: Any) -> None:
-        self.opt.step()
-
-
 class SAEHDTrainer:
     """Runs training iterations on an SAEHDModel (weights are updated in place)."""
 
@@ -86,7 +76,6 @@ class SAEHDTrainer:
         if self.device.type == "cpu":
             retain_freed_memory()
         self.scaler = grad_scaler(self.device, self.precision)
-        self._adapters: dict[int, _ScalerAdapter] = {}
 
     # ---- helpers --------------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -95,8 +84,7 @@ class SAEHDTrainer:
     def _step(self, loss: torch.Tensor, opt: DflOptimizer) -> None:
         opt.zero_grad()
         self.scaler.scale(loss).backward()
-        adapter = self._adapters.setdefault(id(opt), _ScalerAdapter(opt))
-        self.scaler.step(adapter)
+        self.scaler.step(opt)  # unscales through opt.param_groups; skips the step when a gradient overflowed
         opt.zero_grad()
 
     def _src_reconstruction(self, warped_src: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from neuface.console import info, make_progress, warn
+from neuface.dfl.facetype import DEFAULT_FACE_TYPE, FaceType
 from neuface.errors import FacesetFormatError, UsageError
 from neuface.faceset import FaceMeta, FaceRecord, Faceset
 from neuface.sheet import SheetItem, overlay_mask, write_sheet
 from neuface.xseg.framing import face_to_xseg, mask_from_xseg, reframe_matrix
 from neuface.xseg.infer import XSegMasker
-from neuface.xseg.train import short_face_type
-from neuface.xseg.weights import XSegFiles, find_xseg_files
+from neuface.xseg.model_files import XSegFiles, find_xseg_files
 
 SAME = "same"
 CHUNK = 64  # faces decoded, masked and written per round
@@ -58,12 +58,13 @@ def resolve_face_type(files: XSegFiles, override: str | None) -> str:
     """The face type XSeg works on: XSeg_data.dat's, else `--xseg-face-type` (default wf); 'same' = each file's."""
     stored = files.face_type()
     if stored is not None:
-        if override and override != SAME and short_face_type(override) != short_face_type(stored):
+        code = FaceType.model_code(stored, "XSeg face type")
+        if override and override != SAME and FaceType.model_code(override, "--xseg-face-type") != code:
             warn(f"{files.data_name} says face type {stored!r}; ignoring --xseg-face-type {override}")
-        return short_face_type(stored)
+        return code
     if override == SAME:
         return SAME
-    return short_face_type(override or "wf")
+    return FaceType.model_code(override or DEFAULT_FACE_TYPE, "--xseg-face-type")
 
 
 def _prepare(rec: FaceRecord, face_type: str) -> tuple[FaceRecord, FaceMeta, np.ndarray, np.ndarray | None, int]:

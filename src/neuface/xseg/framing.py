@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from neuface.detect.align import face_type_name, get_transform_mat, transform_points
+from neuface.dfl.align import get_transform_mat, transform_points
+from neuface.dfl.facetype import face_type_name
 from neuface.faceset.polys import INCLUDE, load_polys
 from neuface.xseg.net import RESOLUTION
 

@@ -11,15 +11,16 @@ import numpy as np
 import torch
 
 from neuface import runtime
+from neuface.dfl.weights import read_pickle_bytes
 from neuface.errors import ModelFormatError
+from neuface.xseg.model_files import XSegFiles, find_xseg_files, load_dfl_state
 from neuface.xseg.net import RESOLUTION, XSeg
-from neuface.xseg.weights import XSegFiles, find_xseg_files, load_dfl_state, read_pickle
 
 
 def load_net(files: XSegFiles) -> XSeg:
     """An XSeg network (eval mode, CPU, fp32) holding the weights in `files`."""
     net = XSeg()
-    load_dfl_state(net, read_pickle(files.weights, files.weights_name), files.weights_name)
+    load_dfl_state(net, read_pickle_bytes(files.weights, files.weights_name), files.weights_name)
     return net.eval()
 
 

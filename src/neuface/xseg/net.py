@@ -1,7 +1,7 @@
 """DFL's XSeg U-Net (`nn.XSeg(3, 32, 1)`) in PyTorch, layer for layer, so GenericXSeg weights run as-is.
 
 Module attribute names equal DFL's scope names (`conv01.conv.weight` <-> `conv01/conv/weight:0`), which
-makes the weight-file mapping in `neuface.xseg.weights` a rename plus a layout transpose. The three
+makes the weight-file mapping (`neuface.dfl.weights`) a rename plus a layout transpose. The three
 porting traps (dfl-models.md §1.3, §1.7) live here: TF-SAME transposed conv = padding 0 and drop the last
 row/column; BlurPool pads (floor, ceil) of (f-1)/2; FRN uses |eps| with eps a learned parameter.
 """

@@ -1,7 +1,7 @@
 """What an XSeg training run shows besides the model: `XSeg_summary.txt` and `XSeg_history/preview.png`.
 
-The summary uses DFL's layout (shared with SAEHD's, `neuface.train.summary`); the preview grid reuses the
-SAEHD training preview (`neuface.train.preview`): rows of face, label, predicted mask and overlay (or, in
+The summary uses DFL's layout and the preview grid the training harness's (`neuface.training.summary`,
+`neuface.training.preview`, shared with SAEHD): rows of face, label, predicted mask and overlay (or, in
 pretrain mode, face, grey target and reconstruction), plus `loss.png`. All files are written atomically.
 """
 
@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from neuface.atomic import atomic_write_bytes
-from neuface.runtime import device_memory_gb
-from neuface.train.preview import face_grid, write_previews
-from neuface.train.summary import DeviceRow, summary_text
+from neuface.training.preview import face_grid, write_previews
+from neuface.training.summary import device_rows, summary_text
 
 MODEL_NAME = "XSeg"
 SUMMARY_NAME = "XSeg_summary.txt"
@@ -24,12 +23,8 @@ HISTORY_DIR = "XSeg_history"
 
 
 def write_summary(model_dir: Path, iteration: int, options: dict, device: torch.device) -> Path:
-    devices = []
-    if device.type == "cuda":
-        name, mem_gb = device_memory_gb(device) or ("cuda", 0.0)
-        devices = [DeviceRow(device.index or 0, name, mem_gb)]
     path = model_dir / SUMMARY_NAME
-    atomic_write_bytes(path, summary_text(MODEL_NAME, iteration, options, devices).encode())
+    atomic_write_bytes(path, summary_text(MODEL_NAME, iteration, options, device_rows(device)).encode())
     return path
 
 

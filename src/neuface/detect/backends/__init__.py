@@ -11,12 +11,18 @@ from pathlib import Path
 from neuface.detect.backends import registry
 from neuface.detect.backends.base import Backend, DetectedFace, DetectOptions
 
-__all__ = ["Backend", "DetectOptions", "DetectedFace", "backend_choices", "create_backend", "resolve_backend"]
+__all__ = ["Backend", "DetectOptions", "DetectedFace", "backend_choices", "backend_help", "create_backend",
+           "resolve_backend"]
 
 
 def backend_choices() -> tuple[str, ...]:
     """`auto` and every listed backend name."""
     return registry.choices()
+
+
+def backend_help() -> str:
+    """`--backend` help (detect's and merge's): the choices and what `auto` picks."""
+    return registry.help_text()
 
 
 def resolve_backend(name: str, models_dir: Path | None = None) -> str:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neuface.detect.align import umeyama
 from neuface.detect.backends import registry
 from neuface.detect.backends.base import Backend, DetectedFace, DetectOptions
 from neuface.detect.weights import (
@@ -25,6 +24,7 @@ from neuface.detect.weights import (
     find_buffalo,
     require_buffalo,
 )
+from neuface.dfl.align import umeyama
 from neuface.weights import INSIGHTFACE_LICENCE
 
 DET_SIZE = 640

@@ -23,7 +23,7 @@ import numpy as np
 
 from neuface.detect.landmarks.base import Landmarker
 from neuface.detect.landmarks.boxmap import LANDMARKS68_MAP, RETINAFACE_MAP, BoxMap, five_from_68, hog_box
-from neuface.faceset.landmarks import MIRROR_IDXS
+from neuface.dfl.landmarks import MIRROR_IDXS
 
 # The crop around the face, in box sides: wide enough for the predictor's pixel lookups (it samples
 # around the mean shape, which sits inside the box, and its cascade moves points at most ~30 % out).

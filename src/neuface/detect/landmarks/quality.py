@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuface.detect.align import get_transform_mat, transform_points
-from neuface.faceset.landmarks import mirror_landmarks
+from neuface.dfl.align import get_transform_mat, transform_points
+from neuface.dfl.landmarks import mirror_landmarks
 
 OUTER_EYE_CORNERS = (36, 45)
 

@@ -1,7 +1,7 @@
 """DFL's leras layers in PyTorch, NCHW, with DFL's padding, init and channel orders.
 
 Module attribute names are DFL's variable scopes (`conv1`, `downs.0` -> `downs_0`), so a torch
-parameter name maps to a DFL weight key without a table (see `neuface.train.dfl_weights`).
+parameter name maps to a DFL weight key without a table (see `neuface.dfl.weights`).
 """
 
 from __future__ import annotations

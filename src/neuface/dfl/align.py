@@ -6,36 +6,18 @@ float32 intermediates, which numpy 1.x produced through value-based casting (a f
 float64 *scalar* stayed float32). numpy 2 promotes such products to float64, so every scalar that
 multiplies a float32 vector is cast to float32 explicitly here.
 
-Face types may be given as a DFL full name ("whole_face"), a short code ("wf"), a DFL integer value or a
-`neuface.faceset.FaceType` member.
+Face types may be given as anything `FaceType.from_string` parses: a DFL full name ("whole_face"), a short
+code ("wf"), a DFL integer value or a `FaceType` member; their padding comes from `FaceType`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import cv2
 import numpy as np
 
-# DFL FaceType integer values and names (dfl-formats.md §3.1).
-FACE_TYPE_VALUES: dict[str, int] = {
-    "half_face": 0, "midfull_face": 1, "full_face": 2, "full_face_no_align": 3,
-    "whole_face": 4, "head": 10, "head_no_align": 20, "mark_only": 100,
-}
-SHORT_FACE_TYPES: dict[str, str] = {"h": "half_face", "mf": "midfull_face", "f": "full_face",
-                                    "wf": "whole_face", "head": "head"}
-
-# (padding, remove_align) per face type (§3.3). mark_only has no crop.
-FACE_TYPE_PADDING: dict[str, tuple[float, bool]] = {
-    "half_face": (0.0, False),
-    "midfull_face": (0.0675, False),
-    "full_face": (0.2109375, False),
-    "full_face_no_align": (0.2109375, True),
-    "whole_face": (0.40, False),
-    "head": (0.70, False),
-    "head_no_align": (0.70, True),
-}
+from neuface.dfl.facetype import FaceType
 
 # DFL's `landmarks_2D_new`: mean positions of iBUG points 17..48 and 54 in the unit square (Appendix A).
 LANDMARKS_2D_NEW = np.array([
@@ -55,25 +37,6 @@ TEMPLATE_INDICES = np.r_[17:49, 54]
 
 # The crop's corners and centre in template space.
 _TEMPLATE_CORNERS = np.float32([(0, 0), (1, 0), (1, 1), (0, 1), (0.5, 0.5)])
-
-
-def face_type_name(face_type: Any) -> str:
-    """DFL's full face-type name for a full name, short code, DFL integer or FaceType member."""
-    name = getattr(face_type, "dfl_name", None)
-    if isinstance(name, str):
-        return name
-    if isinstance(face_type, (int, np.integer)) and not isinstance(face_type, bool):
-        for key, value in FACE_TYPE_VALUES.items():
-            if value == int(face_type):
-                return key
-        raise ValueError(f"unknown DFL face type value {int(face_type)}")
-    if isinstance(face_type, str):
-        s = face_type.strip().lower()
-        s = SHORT_FACE_TYPES.get(s, s)
-        if s in FACE_TYPE_VALUES:
-            return s
-    raise ValueError(f"unknown face type {face_type!r}: expected one of "
-                     f"{', '.join(SHORT_FACE_TYPES)} or {', '.join(FACE_TYPE_VALUES)}")
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
@@ -158,13 +121,13 @@ def landmarks_to_template_mat(image_landmarks: np.ndarray) -> np.ndarray:
     return umeyama(lm[TEMPLATE_INDICES], LANDMARKS_2D_NEW, True)[0:2]
 
 
-def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: Any,
+def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: str | int | FaceType,
                       scale: float = 1.0) -> np.ndarray:
     """DFL's frame→aligned-face matrix (float64 2x3) for 68 frame-space landmarks (§3.4), bit-exact."""
-    ft = face_type_name(face_type)
-    if ft not in FACE_TYPE_PADDING:
-        raise ValueError(f"face type {ft!r} has no alignment transform")
-    padding, remove_align = FACE_TYPE_PADDING[ft]
+    ft = FaceType.from_string(face_type)
+    padding = ft.padding
+    if padding is None:
+        raise ValueError(f"face type {ft.dfl_name!r} has no alignment transform")
     lm = np.asarray(image_landmarks, dtype=np.float64)
     mat = landmarks_to_template_mat(lm)
 
@@ -176,10 +139,10 @@ def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: 
     # float64 product, then rounded to float32 where it scales float32 vectors (numpy 1 casting).
     mod = np.float32((1.0 / scale) * (float(np.linalg.norm(g[0] - g[2])) * (padding * math.sqrt(2.0) + 0.5)))
 
-    if ft == "whole_face":
+    if ft == FaceType.WHOLE_FACE:
         up, up_len = _unit(g[0] - g[3])
         gc += up * up_len * np.float32(0.07)
-    elif ft == "head":
+    elif ft == FaceType.HEAD:
         yaw = estimate_averaged_yaw(transform_points(lm, mat, False))
         left, left_len = _unit(g[0] - g[1])
         yaw *= abs(math.tanh(yaw * 2))
@@ -187,7 +150,7 @@ def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: 
         up, up_len = _unit(g[0] - g[3])
         gc += up * up_len * np.float32(0.50)
 
-    if not remove_align:
+    if not ft.remove_align:
         l_t = np.array([gc - tb * mod, gc + bt * mod, gc + tb * mod], dtype=np.float32)
     else:
         quad = np.array([gc - tb * mod, gc + bt * mod, gc + tb * mod, gc - bt * mod], dtype=np.float32)
@@ -201,7 +164,7 @@ def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: 
 
 def get_rect_from_landmarks(image_landmarks: np.ndarray) -> tuple[float, float, float, float]:
     """Frame-space box (l, t, r, b) of a 256-px full_face_no_align crop, as DFL's helper."""
-    mat = get_transform_mat(image_landmarks, 256, "full_face_no_align")
+    mat = get_transform_mat(image_landmarks, 256, FaceType.FULL_NO_ALIGN)
     pts = transform_points(np.float32([(0, 0), (255, 255)]), mat, True)
     (l, t), (r, b) = pts
     return float(l), float(t), float(r), float(b)

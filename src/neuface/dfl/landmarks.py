@@ -2,8 +2,6 @@
 
 Names follow DeepFaceLab's so code reading the spec maps one to one:
 
-- `get_transform_mat`, `transform_points`, `estimate_averaged_yaw`: alignment (re-exported from
-  `neuface.detect.align`, where the bit-exact implementation lives).
 - `get_image_hull_mask(shape, lmrks, eyebrows_expand_mod=1.0)`: the default face mask when a face has no
   XSeg mask (training's "full face" mask, merge's hull mask, XSeg's bootstrap mask).
 - `get_image_eye_mask`, `get_image_mouth_mask`, `get_image_eye_mouth_mask`: the blurred masks for
@@ -15,6 +13,7 @@ Names follow DeepFaceLab's so code reading the spec maps one to one:
 
 All functions take landmarks as (68,2) arrays (lists are accepted) in the pixel space of the image they
 are drawn on.
+Alignment (`get_transform_mat`, `transform_points`, `estimate_averaged_yaw`) is `neuface.dfl.align`.
 """
 
 from __future__ import annotations
@@ -24,21 +23,6 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
-from neuface.detect.align import (
-    LANDMARKS_2D_NEW,
-    estimate_averaged_yaw,
-    get_rect_from_landmarks,
-    get_transform_mat,
-    transform_points,
-)
-
-__all__ = [
-    "LANDMARKS_2D_NEW", "LANDMARKS_68_3D", "MIRROR_IDXS", "draw_landmarks", "draw_rect", "estimate_averaged_yaw",
-    "estimate_pitch_yaw_roll", "expand_eyebrows", "get_image_eye_mask", "get_image_eye_mouth_mask",
-    "get_image_hull_mask", "get_image_mouth_mask", "get_rect_from_landmarks", "get_transform_mat",
-    "mirror_landmarks", "rotation_matrix_to_euler_angles", "transform_points",
-]
 
 # DFL's 3D mean face (Appendix B), used by the pose estimate.
 LANDMARKS_68_3D = np.array([

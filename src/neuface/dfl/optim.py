@@ -1,14 +1,15 @@
-"""DFL's optimizers (AdaBelief for SAEHD, RMSprop when adabelief is off), exactly as leras runs them,
-with their state in DFL's `*_opt.npy` format.
+"""DFL's optimizers, exactly as leras runs them, with their state in DFL's `*_opt.npy` format: AdaBelief
+(SAEHD's default) and RMSprop (SAEHD with adabelief off, and XSeg).
 
 AdaBelief (no bias correction): m = b1 m + (1-b1) g; v = b2 v + (1-b2) (g-m)^2 with the *new* m;
 p += -lr m / (sqrt(v) + 1e-6). RMSprop: a = rho a + (1-rho) g^2; p += -lr g / (sqrt(a) + 1e-6).
 Options shared by both: lr_dropout (each update multiplied by a fresh Bernoulli(keep) mask), a cosine lr
 schedule lr*(cos(iter*2pi/lr_cos)+1)/2, and global-norm gradient clipping (g*c/|g| when |g| >= c).
+One eps for both, leras' `np.finfo(np.float32).resolution` (1e-6), added outside the root.
 
 The update is one fused elementwise pass when torch.compile works here (C++ compiler on CPU, triton on
 CUDA); the unfused version costs several full passes over ~80M parameters per step. Eager is the
-fallback and the reference.
+fallback and the reference. torch's GradScaler (fp16) steps these optimizers directly (`param_groups`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ import numpy as np
 import torch
 
 from neuface.console import detail
-from neuface.errors import ModelFormatError
-from neuface.train.dfl_weights import DflVar, check_keys, slot_key
+from neuface.dfl.weights import DflVar, check_keys, check_weight_dict, checked_array, slot_key
 
 EPS = float(np.finfo(np.float32).resolution)  # 1e-6, what leras adds outside the root
 TWO_PI = 2 * 3.1415926535  # leras' constant for the cosine schedule
@@ -108,6 +108,11 @@ class DflOptimizer:
     def state(self, value: dict[str, list[torch.Tensor]]) -> None:
         self._state = value
 
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """What torch's GradScaler unscales before it calls `step` (fp16 training)."""
+        return [{"params": [v.param for v in self.variables]}]
+
     # ---- update ---------------------------------------------------------------------------------
     def current_lr(self) -> float:
         """lr with the cosine schedule applied (iteration = steps done before this one)."""
@@ -178,18 +183,16 @@ class DflOptimizer:
                 out[slot_key(s, v.scope, v.key)] = v.to_dfl(t)
         return out
 
-    def load_dfl(self, d: dict[str, Any], source: Path | str) -> None:
+    def load_dfl(self, d: Any, source: Path | str) -> None:
         """Load DFL optimizer state strictly (every slot of every variable, and `iters:0`)."""
+        check_weight_dict(d, source)
         expected = ["iters:0"] + [slot_key(s, v.scope, v.key) for s in self.slots for v in self.variables]
-        check_keys(expected, d, source)
+        check_keys(expected, d, source, "optimizer slot")
         new: dict[str, list[torch.Tensor]] = {s: [] for s in self.slots}
         for s in self.slots:
             for v in self.variables:
                 key = slot_key(s, v.scope, v.key)
-                a = np.asarray(d[key])
-                if tuple(a.shape) != v.dfl_shape:
-                    raise ModelFormatError(f"{source}: {key} has shape {tuple(a.shape)}, expected {v.dfl_shape}")
-                new[s].append(v.from_dfl(a).float())
+                new[s].append(v.from_dfl(checked_array(key, d[key], v.dfl_shape, source, "optimizer slot")).float())
         self.state = new
         self.iters = int(np.asarray(d["iters:0"]).item())
 
@@ -227,7 +230,3 @@ class RMSprop(DflOptimizer):
 
     _fusable = _eager
 
-
-def make_optimizer(adabelief: bool, variables: Sequence[DflVar], name: str, **kwargs: Any) -> DflOptimizer:
-    """SAEHD's choice: AdaBelief when the `adabelief` option is on, else RMSprop."""
-    return (AdaBelief if adabelief else RMSprop)(variables, name, **kwargs)

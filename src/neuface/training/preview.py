@@ -1,6 +1,6 @@
-"""Training previews: a face grid (src, src rec, dst, dst rec, swapped) and a loss-curve image, as PNG.
+"""Training previews for every trainer: a face grid (one column per image kind) and a loss-curve image, as PNG.
 
-Files (inside `<name>_SAEHD_history/`): `preview.png` (always the latest grid), `loss.png`, and with DFL's
+Files (inside the model's history folder): `preview.png` (always the latest grid), `loss.png`, and with DFL's
 `write_preview_history` option `<iter:07d>.png` every preview interval. All written atomically so a viewer
 never sees half a file.
 """
@@ -16,8 +16,6 @@ import numpy as np
 from neuface.atomic import atomic_write_bytes
 from neuface.provenance import encode_png
 
-COLUMNS = ("src", "src rec", "dst", "dst rec", "swapped")
-
 
 def _bgr_u8(img: np.ndarray) -> np.ndarray:
     """(3,H,W) or (H,W,3) float [0,1] -> (H,W,3) uint8."""
@@ -28,7 +26,7 @@ def _bgr_u8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
-def face_grid(columns: Sequence[np.ndarray], titles: Sequence[str] = COLUMNS, caption: str = "") -> np.ndarray:
+def face_grid(columns: Sequence[np.ndarray], titles: Sequence[str], caption: str = "") -> np.ndarray:
     """Stack per-column batches (each (B,3,H,W) float) into rows of samples, with a header row of titles."""
     rows = []
     batch = columns[0].shape[0]

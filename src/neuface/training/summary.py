@@ -1,10 +1,15 @@
-"""`<name>_SAEHD_summary.txt` in DFL's layout (ModelBase.get_summary_text, dfl-formats.md §8.4)."""
+"""A model's `*_summary.txt` in DFL's layout (ModelBase.get_summary_text, dfl-formats.md §8.4): SAEHD's and XSeg's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from neuface.runtime import device_memory_gb
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -39,3 +44,9 @@ def summary_text(model_name: str, iteration: int, options: Mapping[str, Any],
         lines += [row("Device index", d.index), row("Name", d.name), row("VRAM", f"{d.vram_gb:.2f}GB")]
     lines += [blank, f"=={'=' * w}=="]
     return "\n".join(lines)
+
+
+def device_rows(device: torch.device) -> list[DeviceRow]:
+    """The "Running On" rows: the CUDA device in use with its total memory as DFL reports it (none on CPU)."""
+    found = device_memory_gb(device)
+    return [DeviceRow(device.index or 0, *found)] if found is not None else []
