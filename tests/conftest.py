@@ -57,3 +57,15 @@ def copy_fixture(tmp_path: Path):
         return dst
 
     return _copy
+
+
+@pytest.fixture(autouse=True)
+def _normal_verbosity():
+    """Every test starts at normal verbosity: a CLI test run with `-q` sets the console's global level, and a
+    later library test that reads its messages would otherwise see nothing."""
+    from neuface.console import set_verbosity, verbosity
+
+    before = verbosity()
+    set_verbosity(0)
+    yield
+    set_verbosity(before)
