@@ -5,10 +5,14 @@ default dims, on random inputs; compared with DFL's own TensorFlow step on this 
 
     python benchmarks/train_step_bench.py [--steps 10] [--warmup 3] [--device cpu] [--skip-baseline]
     python benchmarks/train_step_bench.py --processes 5 --skip-baseline   # median and spread over 5 fresh processes
+    python benchmarks/train_step_bench.py --flops --precision fp32        # how close the step is to the CPU's peak
 
 The header names the CPU and its features (AVX2 / AVX-512 / AMX / bf16) and the precision `auto` picks: on
 AVX2-only CPUs that is fp32, on AVX512-BF16/AMX ones bf16. `--keep-denormals` turns off the flush-to-zero
-`runtime.configure_backends` sets on CPUs, to measure what it is worth.
+`runtime.configure_backends` sets on CPUs, to measure what it is worth. `--flops` counts the step's
+floating-point work (torch's FlopCounterMode, forward and backward) and compares the step's rate with one
+large convolution timed in the same run (the rate oneDNN reaches on this CPU at this precision): a step near
+that rate is compute-bound, and only less work or a faster number format can make it faster.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from pathlib import Path
 
 import torch
 
-from neuface.runtime import choose_precision, configure_backends, cpu_description, resolve_device, synchronize
+from neuface.runtime import (
+    autocast,
+    choose_precision,
+    configure_backends,
+    cpu_description,
+    resolve_device,
+    synchronize,
+)
 from neuface.train.model import build_model
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch, SAEHDTrainer
@@ -95,6 +106,39 @@ def fresh_processes(args: argparse.Namespace) -> None:
         print(f"ratio vs DFL's recorded median {dfl['median']:.3f} s: {med / dfl['median']:.2f}x (goal <= 0.30x)")
 
 
+def flops_report(args: argparse.Namespace, step_s: float) -> None:
+    """The step's GFLOP (counted), its GFLOP/s, and a same-run reference convolution's GFLOP/s."""
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = resolve_device(args.device)
+    precision = choose_precision(device, args.precision)
+    model = build_model(SAEHDOptions.default(resolution=args.res, batch_size=args.batch), device)
+    model.src_dst_opt.fused = False  # the counter traces eager ops; fusing changes no arithmetic
+    trainer = SAEHDTrainer(model, precision)
+    batch = make_batch(args.res, args.batch).to(device)
+    trainer.train_step(batch)
+    with FlopCounterMode(display=False) as counter:
+        trainer.train_step(batch)
+    gflop = counter.get_total_flops() / 1e9
+    # the reference: one 3x3 convolution of SAEHD's encoder/inter sizes, as the step runs it (same autocast)
+    x, w = torch.randn(8, 512, 16, 16, device=device), torch.randn(512, 512, 3, 3, device=device)
+    ref_gflop = 2 * 8 * 16 * 16 * 512 * 512 * 9 / 1e9
+    with autocast(device, precision):
+        for _ in range(3):
+            F.conv2d(x, w, padding=1)
+        synchronize(device)
+        t, n = time.perf_counter(), 10
+        for _ in range(n):
+            F.conv2d(x, w, padding=1)
+        synchronize(device)
+    ref_rate = ref_gflop * n / (time.perf_counter() - t)
+    rate = gflop / step_s
+    print(f"work: {gflop:.1f} GFLOP per step (forward + backward) -> {rate:.0f} GFLOP/s at {step_s:.3f} s/step; "
+          f"reference 3x3 conv 8x512x16x16 in the same run: {ref_rate:.0f} GFLOP/s; step / reference "
+          f"{rate / ref_rate:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10)
@@ -108,6 +152,7 @@ def main() -> None:
     ap.add_argument("--keep-denormals", action="store_true", help="do not flush denormals to zero")
     ap.add_argument("--processes", type=int, default=0,
                     help="run the neuface step in N fresh processes and report their medians' spread")
+    ap.add_argument("--flops", action="store_true", help="count the step's GFLOP and compare with a reference conv")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one child's result, for --processes
     args = ap.parse_args()
     device = resolve_device(args.device)
@@ -124,6 +169,8 @@ def main() -> None:
         return
     fast, fast_cpu = summary(f"neuface step ({args.precision}, fused AdaBelief)",
                              time_steps(args.precision, True, args))
+    if args.flops:
+        flops_report(args, fast)
     if not args.skip_baseline:
         base, base_cpu = summary("baseline: neuface fp32, unfused AdaBelief", time_steps("fp32", False, args))
         print(f"ratio vs fp32 unfused baseline (same run): wall {fast / base:.2f}x, "

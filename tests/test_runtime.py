@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -224,3 +225,36 @@ def test_cpu_backends_flush_denormals_and_doctor_says_why():
     assert reason.startswith(runtime.choose_precision(torch.device("cpu")).name + ":")
     assert runtime.precision_reason(torch.device("cpu"), "fp32") == "fp32: asked for"
     assert "(" in runtime.cpu_description()
+
+
+def test_compile_cache_is_kept_apart_for_an_emulated_cpu_isa(tmp_path):
+    """torch 2.13's inductor cache does not key CPU kernels on ATEN_CPU_CAPABILITY: kernels compiled while it
+    said avx2 corrupted the heap of a later run without it. With the variable set, the fused optimizer's
+    compile goes to a cache folder of its own (asserted after a real compiled update); without it, or with an
+    explicit TORCHINDUCTOR_CACHE_DIR, nothing changes. Checked in fresh processes (the env is per process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, torch\n"
+            "from torch import nn\n"
+            "from neuface.dfl.optim import AdaBelief\n"
+            "from neuface.dfl.weights import dfl_variables\n"
+            "net = nn.Linear(4, 3)\n"
+            "opt = AdaBelief(dfl_variables(net, 'tiny'), 'o', lr=0.01, fused=True)\n"
+            "net(torch.ones(2, 4)).sum().backward()\n"
+            "opt.step()\n"
+            "print(os.environ.get('TORCHINDUCTOR_CACHE_DIR', ''))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TORCHINDUCTOR_CACHE_DIR", "ATEN_CPU_CAPABILITY")}
+    env["TMPDIR"] = str(tmp_path)  # where inductor's default cache folder goes
+    emulated = subprocess.run([sys.executable, "-c", code], env={**env, "ATEN_CPU_CAPABILITY": "avx2"},
+                              check=True, capture_output=True, text=True, timeout=600).stdout.strip().splitlines()[-1]
+    assert emulated.endswith("neuface-isa-avx2") and emulated.startswith(str(tmp_path))
+    assert any(p.is_file() for p in Path(emulated).rglob("*")), "the compile wrote into the separate cache"
+
+    probe = "import os; from neuface import runtime; print(runtime.isolate_compile_cache())"
+    plain = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    assert plain.stdout.strip() == "None"
+    chosen = {**env, "ATEN_CPU_CAPABILITY": "avx2", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "mine")}
+    explicit = subprocess.run([sys.executable, "-c", probe], env=chosen, check=True, capture_output=True, text=True)
+    assert explicit.stdout.strip() == "None"

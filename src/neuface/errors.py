@@ -11,12 +11,6 @@ class NeufaceError(Exception):
     exit_code: int = 1
 
 
-class NotAvailableYet(NeufaceError):
-    """A subcommand that exists in the CLI but is not implemented yet."""
-
-    exit_code = 2
-
-
 class UsageError(NeufaceError):
     """Bad combination of options or missing input the user must supply."""
 

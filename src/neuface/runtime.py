@@ -193,6 +193,23 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def isolate_compile_cache() -> Path | None:
+    """Give torch.compile a kernel cache of its own when `ATEN_CPU_CAPABILITY` holds the CPU to an older ISA.
+
+    Why: inductor's on-disk cache does not key its CPU kernels on that variable (torch 2.13). Kernels compiled
+    while it says `avx2` (how the benchmarks emulate an AVX2-only CPU) were reused by a later run without it
+    and corrupted the heap ("corrupted size vs. prev_size") in the first training step. An explicit
+    `TORCHINDUCTOR_CACHE_DIR` is left alone. Returns the folder chosen, or None. Call before compiling."""
+    isa = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower()
+    if not isa or os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return None
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    folder = Path(default_cache_dir()) / f"neuface-isa-{isa}"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return folder
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work (for timing); no-op on CPU."""
     import torch

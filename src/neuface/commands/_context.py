@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from neuface.errors import NotAvailableYet
 from neuface.workspace import Workspace
 
 
@@ -28,13 +27,3 @@ def app_state(ctx: typer.Context) -> AppState:
     state = AppState(workspace=Workspace.at())
     root.obj = state
     return state
-
-
-STUB_SETTINGS: dict[str, Any] = {
-    "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True},
-}
-
-
-def not_available(name: str) -> None:
-    """Fail honestly for a subcommand that is not implemented yet."""
-    raise NotAvailableYet(f"`neuface {name}` is not available yet in this version of neuface")

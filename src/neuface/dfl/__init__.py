@@ -10,5 +10,6 @@
 - `safe_pickle`: the one restricted unpickler, and the numpy-1-compatible pickler DFL files are written with.
 
 The core stands below the stages: it imports nothing from neuface's stage packages (detect, faceset, train,
-xseg, merge, ...), only `neuface.errors` and `neuface.console`, so every stage can use it.
+xseg, merge, ...), only the base modules (`neuface.errors`, `neuface.console`, `neuface.runtime`), so every
+stage can use it.
 """

@@ -25,6 +25,7 @@ import torch
 
 from neuface.console import detail
 from neuface.dfl.weights import DflVar, check_keys, check_weight_dict, checked_array, slot_key
+from neuface.runtime import isolate_compile_cache
 
 EPS = float(np.finfo(np.float32).resolution)  # 1e-6, what leras adds outside the root
 TWO_PI = 2 * 3.1415926535  # leras' constant for the cosine schedule
@@ -136,6 +137,7 @@ class DflOptimizer:
             return self._eager
         fn = self._compiled.get(idx)
         if fn is None:
+            isolate_compile_cache()
             fn = torch.compile(self._fusable, fullgraph=True, dynamic=False)
             self._compiled[idx] = fn
         return fn

@@ -79,12 +79,6 @@ def safe_loads(data: bytes | bytearray | memoryview,
     return RestrictedUnpickler(io.BytesIO(bytes(data)), extra).load()
 
 
-def safe_load_file(path: str, extra: Mapping[tuple[str, str], Any] | None = None) -> Any:
-    """`safe_loads` on a file's bytes."""
-    with open(path, "rb") as fh:
-        return safe_loads(fh.read(), extra)
-
-
 class _CompatPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
     """Pure-Python pickler that writes numpy globals as numpy 1 names and our enums as DFL's."""
 

@@ -245,9 +245,3 @@ def link_faceset(source: Path, aligned: Path) -> LinkResult:
     atomic_write_text(_source_record(aligned), json.dumps({"source": _identity(source), "how": how}))
     return LinkResult(source, how, aligned)
 
-
-def is_linked(aligned: Path) -> bool:
-    """True when `aligned/` only points at a faceset outside the workspace (or was extracted from one)."""
-    return linked_source(aligned) is not None
-
-

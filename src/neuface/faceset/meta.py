@@ -176,10 +176,6 @@ class FaceMeta:
         """An independent deep copy that still round-trips the original values."""
         return copy.deepcopy(self)
 
-    @property
-    def face_type_enum(self) -> FaceType:
-        return FaceType.from_string(self.face_type)
-
     def get_xseg_mask(self) -> np.ndarray | None:
         """The applied XSeg mask as float32 (H,W,1) in [0,1] (usually 256×256), or None."""
         return None if self.xseg_mask is None else decode_xseg_mask(self.xseg_mask)

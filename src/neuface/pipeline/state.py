@@ -10,7 +10,6 @@ times decide.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -100,11 +99,3 @@ def changed_options(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]
     keys = sorted(set(old) | set(new))
     return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
-
-def file_identity(path: Path) -> str:
-    """A file's path, size and time: enough to notice a replaced weights file without hashing it."""
-    try:
-        st = path.stat()
-    except OSError:
-        return f"{path} (missing)"
-    return f"{os.path.abspath(path)}:{st.st_size}:{int(st.st_mtime)}"

@@ -22,7 +22,7 @@ import torch
 from neuface.console import info, warn
 from neuface.dfl.facetype import DEFAULT_FACE_TYPE, FaceType
 from neuface.errors import UsageError
-from neuface.runtime import grad_scaler, seed_everything
+from neuface.runtime import grad_scaler, isolate_compile_cache, seed_everything
 from neuface.train import ddp
 from neuface.train.data import SideAugment
 from neuface.training.rng import restore_torch_rng, torch_rng_state
@@ -232,6 +232,7 @@ class SaehdEngine:
     def _compile(self) -> None:
         """Compile each network in place (`nn.Module.compile`): the module objects, their parameter names
         and so the saved DFL weight files stay exactly as without --compile."""
+        isolate_compile_cache()
         for _, part in self.model.weight_parts():
             part.compile()
         self._compile_pending = True
