@@ -11,36 +11,12 @@ from typing import Any
 
 import pytest
 
+from _option_capture import capture, write_toml
 from neuface.cli import main
 from neuface.detect.options import DetectConfig
-from neuface.errors import NeufaceError, UsageError
+from neuface.errors import UsageError
 from neuface.pipeline.params import stage_options
 from neuface.sort.options import SortOptions
-
-
-class _Captured(NeufaceError):
-    exit_code = 0
-
-
-def _capture(monkeypatch: pytest.MonkeyPatch, target: str) -> list[Any]:
-    """Replace the library call `module.function` with one that records its options argument and stops."""
-    module, _, name = target.rpartition(".")
-    seen: list[Any] = []
-
-    def fake(*args: Any, **kwargs: Any) -> None:
-        seen.append(next(a for a in args if isinstance(a, SortOptions | DetectConfig)))
-        raise _Captured("captured")
-
-    monkeypatch.setattr(f"{module}.{name}", fake)
-    return seen
-
-
-def _toml(ws: Path, text: str) -> Path:
-    ws.mkdir(parents=True, exist_ok=True)
-    path = ws / "neuface.toml"
-    path.write_text(text)
-    return path
-
 
 SORT_TABLE = {"by": "hist", "target": 500, "dissimilar": True, "jobs": 2, "sheet": "s.png"}
 SORT_TOML = '[sort]\nby = "hist"\ntarget = 500\ndissimilar = true\njobs = 2\nsheet = "s.png"\n'
@@ -48,10 +24,10 @@ SORT_FLAGS = ["--by", "hist", "--target", "500", "--dissimilar", "--jobs", "2", 
 
 
 def test_sort_table_flags_and_run_give_equal_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture(monkeypatch, "neuface.sort.sorter.sort_aligned")
+    seen = capture(monkeypatch, "neuface.sort.sorter.sort_aligned", SortOptions)
     ws = tmp_path / "ws"
     assert main(["-w", str(ws), "sort", "src", *SORT_FLAGS]) == 0
-    path = _toml(ws, SORT_TOML)
+    path = write_toml(ws, SORT_TOML)
     assert main(["-w", str(ws), "sort", "src"]) == 0  # the table through click's default_map
     want = SortOptions(by="hist", target=500, dissimilar=True, jobs=2, sheet=Path("s.png"))
     assert seen == [want, want]
@@ -64,12 +40,12 @@ def test_sort_table_flags_and_run_give_equal_options(tmp_path: Path, monkeypatch
 
 
 def test_detect_table_flags_and_run_give_equal_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture(monkeypatch, "neuface.detect.pipeline.run_detect")
+    seen = capture(monkeypatch, "neuface.detect.pipeline.run_detect", DetectConfig)
     ws = tmp_path / "ws"
     flags = ["--face-type", "f", "--size", "256", "--jpeg-quality", "80", "--no-identity", "--models", "m",
              "--smooth", "--smooth-strength", "0.25", "--workers", "1"]
     assert main(["-w", str(ws), "--device", "cpu", "detect", "dst", *flags]) == 0
-    _toml(ws, '[detect]\nface_type = "f"\nsize = 128\njpeg-quality = 80\nidentity = false\nmodels = "m"\n'
+    write_toml(ws, '[detect]\nface_type = "f"\nsize = 128\njpeg-quality = 80\nidentity = false\nmodels = "m"\n'
               'smooth = true\nsmooth_strength = 0.25\nworkers = 1\n[detect.dst]\nsize = 256\n')
     table = {"face_type": "f", "size": 128, "jpeg_quality": 80, "identity": False, "models": "m", "smooth": True,
              "smooth_strength": 0.25, "workers": 1, "dst": {"size": 256}}
@@ -92,10 +68,10 @@ def test_table_values_convert_as_the_cli_converts_them(tmp_path: Path, monkeypat
     """The same value in a [sort] table gives the same object (or an error with the same words) both ways."""
     import json
 
-    seen = _capture(monkeypatch, "neuface.sort.sorter.sort_aligned")
+    seen = capture(monkeypatch, "neuface.sort.sorter.sort_aligned", SortOptions)
     ws = tmp_path / "ws"
     line = f"{key} = {json.dumps(value)}\n"
-    path = _toml(ws, "[sort]\n" + line + ("" if key == "by" else 'by = "hist"\n'))
+    path = write_toml(ws, "[sort]\n" + line + ("" if key == "by" else 'by = "hist"\n'))
     table = {key: value} if key == "by" else {key: value, "by": "hist"}
     code = main(["-w", str(ws), "sort", "src"])
     cli_err = " ".join(capsys.readouterr().err.replace("│", " ").split())
@@ -112,7 +88,7 @@ def test_table_values_convert_as_the_cli_converts_them(tmp_path: Path, monkeypat
 def test_unknown_key_and_bad_value_are_one_line_errors_naming_the_file(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     ws = tmp_path / "ws"
-    path = _toml(ws, "[sort]\nsise = 1\n")
+    path = write_toml(ws, "[sort]\nsise = 1\n")
     with pytest.raises(UsageError) as exc:
         SortOptions.from_table({"sise": 1}, str(path))
     assert str(exc.value) == (f"{path}: [sort] has no option 'sise' "
@@ -125,7 +101,7 @@ def test_unknown_key_and_bad_value_are_one_line_errors_naming_the_file(tmp_path:
         DetectConfig.from_table({"dst": {"jpeg_quality": 101}}, str(path), side="dst")
     assert str(exc.value) == (f"{path}: [detect]: Invalid value for '--jpeg-quality': Input should be less than "
                               "or equal to 100")
-    _toml(ws, "[detect]\njpeg_quality = 101\n")
+    write_toml(ws, "[detect]\njpeg_quality = 101\n")
     assert main(["-w", str(ws), "run"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {exc.value}"]
     with pytest.raises(UsageError, match=r"^Invalid value for '--jobs': Input should be greater than or equal to 0$"):

@@ -8,42 +8,17 @@ the table path is `StageOptions.from_table`, which `neuface run` uses. A capture
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from _option_capture import capture, write_toml
 from neuface.cli import COMMANDS, main
-from neuface.errors import NeufaceError, UsageError
+from neuface.errors import UsageError
 from neuface.merge.options import MergeOptions
 from neuface.pipeline.names import Stage
 from neuface.pipeline.options import RunOptions
 from neuface.pipeline.params import OPTIONS, stage_options
 from neuface.train.options import SAEHDOptions, TrainOptions
-
-
-class _Captured(NeufaceError):
-    exit_code = 0
-
-
-def _capture(monkeypatch: pytest.MonkeyPatch, target: str, kind: type) -> list[Any]:
-    """Replace `module.attribute` with a function that records its `kind` argument (or self) and stops."""
-    module, _, name = target.rpartition(".")
-    seen: list[Any] = []
-
-    def fake(*args: Any, **kwargs: Any) -> None:
-        seen.append(next(a for a in (*args, *kwargs.values()) if isinstance(a, kind)))
-        raise _Captured("captured")
-
-    monkeypatch.setattr(f"{module}.{name}", fake)
-    return seen
-
-
-def _toml(ws: Path, text: str) -> Path:
-    ws.mkdir(parents=True, exist_ok=True)
-    path = ws / "neuface.toml"
-    path.write_text(text)
-    return path
-
 
 TRAIN_TOML = """[train]
 name = "me"
@@ -72,10 +47,10 @@ TRAIN_WANT = TrainOptions(name="me", archi="df-ud", resolution=96, face_type="f"
 
 
 def test_train_table_flags_and_run_give_equal_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture(monkeypatch, "neuface.train.options.TrainOptions.train_run", TrainOptions)
+    seen = capture(monkeypatch, "neuface.train.options.TrainOptions.train_run", TrainOptions)
     ws = tmp_path / "ws"
     assert main(["-w", str(ws), "train", *TRAIN_FLAGS]) == 0
-    path = _toml(ws, TRAIN_TOML)
+    path = write_toml(ws, TRAIN_TOML)
     assert main(["-w", str(ws), "train"]) == 0  # the table through click's default_map
     assert seen == [TRAIN_WANT, TRAIN_WANT]
     from neuface.config import load_config
@@ -123,10 +98,10 @@ MERGE_WANT = MergeOptions(dfm=Path("m.dfm"), out=Path("o.mp4"), mode="seamless",
 
 
 def test_merge_table_and_flags_give_equal_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _capture(monkeypatch, "neuface.merge.pipeline.run_merge", MergeOptions)
+    seen = capture(monkeypatch, "neuface.merge.pipeline.run_merge", MergeOptions)
     ws = tmp_path / "ws"
     assert main(["-w", str(ws), "merge", *MERGE_FLAGS]) == 0
-    path = _toml(ws, MERGE_TOML)
+    path = write_toml(ws, MERGE_TOML)
     assert main(["-w", str(ws), "merge"]) == 0
     assert seen == [MERGE_WANT, MERGE_WANT]
     from neuface.config import load_config
@@ -152,7 +127,7 @@ def test_out_of_range_values_are_one_line_errors_naming_the_file(tmp_path: Path,
 
     # `neuface run` stops on a bad [train] value before any work, with one line naming the file.
     ws = tmp_path / "ws"
-    toml = _toml(ws, '[train]\nresolution = "big"\n')
+    toml = write_toml(ws, '[train]\nresolution = "big"\n')
     assert main(["-w", str(ws), "run"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {toml}: [train]: Invalid value for '--resolution': Input should be a valid integer, unable to parse "
