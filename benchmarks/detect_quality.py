@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +31,13 @@ from neuface.detect.backends import DetectOptions, create_backend, registry
 from neuface.detect.frames import load_frame
 from neuface.detect.landmarks import LANDMARKER_CHOICES
 from neuface.detect.landmarks.quality import alignment_difference, flip_disagreement, nearest_face, point_error
+from neuface.detect.recall import human_boxes, recall_on
 from neuface.detect.smoothing import box_iou as iou
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "fixtures" / "real"
 ANNOTATED = ROOT / "tests" / "data" / "landmarks_annotated.json"
 
-
-def human_boxes(folder: Path) -> dict[str, list[np.ndarray]]:
-    out: dict[str, list[np.ndarray]] = {}
-    for xml in ("training.xml", "testing.xml"):
-        for image in ET.parse(folder / xml).getroot().iter("image"):
-            boxes = [np.array([float(b.get("left")), float(b.get("top")),
-                               float(b.get("left")) + float(b.get("width")),
-                               float(b.get("top")) + float(b.get("height"))]) for b in image.iter("box")]
-            out[image.get("file")] = boxes
-    return out
 
 
 def video_frames(path: Path, step: int) -> list[np.ndarray]:
@@ -59,13 +49,8 @@ def video_frames(path: Path, step: int) -> list[np.ndarray]:
 
 def group_recall(backend) -> tuple[int, int, int]:
     folder = REAL / "group_photos"
-    found = total = false = 0
-    for name, boxes in human_boxes(folder).items():
-        rects = [f.rect for f in backend.detect(load_frame(folder / name))]
-        total += len(boxes)
-        found += sum(any(iou(b, r) >= 0.3 for r in rects) for b in boxes)
-        false += sum(not any(iou(b, r) >= 0.3 for b in boxes) for r in rects)
-    return found, total, false
+    r = recall_on(human_boxes(folder), lambda name: [f.rect for f in backend.detect(load_frame(folder / name))])
+    return r.found, r.total, r.false
 
 
 def no_face_fp(backend) -> int:

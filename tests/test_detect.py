@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import av
 import cv2
@@ -14,6 +13,7 @@ from neuface.detect.backends import DetectOptions, create_backend
 from neuface.detect.backends.dlib_backend import detection_scale
 from neuface.detect.frames import load_frame
 from neuface.detect.identity import compute_identity_embedding
+from neuface.detect.recall import human_boxes, recall_on
 
 
 @pytest.fixture(scope="module")
@@ -26,38 +26,19 @@ def dlib_full():
     return create_backend("dlib", DetectOptions(with_embeddings=True))
 
 
-def _iou(a, b) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def _annotations(folder: Path) -> dict[str, list[tuple[float, float, float, float]]]:
-    out: dict[str, list] = {}
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(folder / name).getroot().iter("image"):
-            boxes = [(float(b.get("left")), float(b.get("top")),
-                      float(b.get("left")) + float(b.get("width")), float(b.get("top")) + float(b.get("height")))
-                     for b in image.iter("box") if b.get("ignore") != "1"]
-            out[image.get("file")] = boxes
-    return out
-
-
 def test_group_photo_recall(real_media, dlib_plain):
     folder = real_media / "group_photos"
-    truth = _annotations(folder)
+    truth = human_boxes(folder)
     assert len(truth) >= 9 and sum(map(len, truth.values())) >= 40
-    found = total = false = 0
-    for name, boxes in truth.items():
+
+    def detect(name: str) -> list:
         faces = dlib_plain.detect(load_frame(folder / name))
         assert all(f.landmarks.shape == (68, 2) for f in faces)
-        rects = [tuple(f.rect) for f in faces]
-        total += len(boxes)
-        found += sum(any(_iou(b, r) >= 0.3 for r in rects) for b in boxes)
-        false += sum(not any(_iou(b, r) >= 0.3 for b in boxes) for r in rects)
-    assert found / total >= 0.85, f"recall {found}/{total}"
-    assert false <= 0.15 * total
+        return [f.rect for f in faces]
+
+    r = recall_on(truth, detect)
+    assert r.rate >= 0.85, f"recall {r.found}/{r.total}"
+    assert r.false <= 0.15 * r.total
 
 
 def test_no_faces_at_most_one_false_face(real_media, dlib_plain):

@@ -19,7 +19,8 @@ import pytest
 
 from neuface.detect.backends import DetectOptions, backend_choices, create_backend, registry, resolve_backend
 from neuface.detect.frames import load_frame
-from test_detect import _annotations, _iou
+from neuface.detect.recall import human_boxes, recall_on
+from neuface.detect.smoothing import box_iou
 from test_detect_insightface import fake_pack  # noqa: F401  (fixture)
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "neuface"
@@ -60,7 +61,7 @@ def test_68_points_inside_the_frame_and_on_the_face(backend, real_media, dfl_fix
     h, w = img.shape[:2]
     for f in faces:
         assert (f.landmarks >= 0).all() and (f.landmarks[:, 0] < w).all() and (f.landmarks[:, 1] < h).all()
-    face = max(faces, key=lambda f: _iou(f.rect, ASTRONAUT_FACE))
+    face = max(faces, key=lambda f: box_iou(f.rect, ASTRONAUT_FACE))
     l, t, r, b = ASTRONAUT_FACE
     assert ((face.landmarks >= (l, t)) & (face.landmarks <= (r, b))).all()
     _check_landmarks_on_dfl_faces(backend.detect(load_frame(dfl_fixtures / "frames" / "t1.jpg")), dfl_fixtures)
@@ -147,13 +148,8 @@ def test_default_recall_on_group_photos(default_and_hog, real_media):
     off a face (measured: true faces score >= 0.93, the threshold is 0.85)."""
     default, _ = default_and_hog
     folder = real_media / "group_photos"
-    found = total = false = 0
-    for name, boxes in _annotations(folder).items():
-        rects = [f.rect for f in default.detect(load_frame(folder / name))]
-        total += len(boxes)
-        found += sum(any(_iou(b, r) >= 0.3 for r in rects) for b in boxes)
-        false += sum(not any(_iou(b, r) >= 0.3 for b in boxes) for r in rects)
-    assert total >= 40 and found / total >= 0.97 and false == 0, (found, total, false)
+    r = recall_on(human_boxes(folder), lambda name: [f.rect for f in default.detect(load_frame(folder / name))])
+    assert r.total >= 40 and r.rate >= 0.97 and r.false == 0, r
 
 
 # ------------------------------------------------------------------ registry
