@@ -234,3 +234,15 @@ def test_inference_load_allocates_no_optimizer_state_and_xseg_names(tmp_path):
     x = xseg_ref(tmp_path)
     assert (x.weights_file("256").name, x.data_file.name, x.summary_file.name) == (
         "XSeg_256.npy", "XSeg_data.dat", "XSeg_summary.txt")
+
+
+def test_learning_rate_is_stored_as_the_optimizer_runs_it(tmp_path):
+    """A model made at 1e-4 resumes at 1e-4; set back to DFL's 5e-5 it stays there after the next save."""
+    ref, model = create_model(tmp_path, "lr", SAEHDOptions(**TINY), lr=1e-4)
+    save_model(ref, model)
+    again = load_model(ref)
+    assert again.lr == 1e-4
+    for _, opt in again.optimizer_parts():
+        opt.lr = 5e-5
+    save_model(ref, again)
+    assert "lr" not in load_model(ref).extra and load_model(ref).lr == 5e-5

@@ -27,7 +27,6 @@ COMMANDS = ("extract", "detect", "sort", "curate", "mask", "pack", "unpack", "tr
             "merge", "run", "demo", "clean", "doctor")
 
 
-
 def _no_value_placeholder(params: list) -> list:
     """Flags (`--quiet`, `--dry-run`, `--help`) and counters (`-v`) take no value: typer 0.29's help still shows
     their type (`<bool>`, `<int>`), which reads as if they did. An empty metavar leaves that column blank
@@ -102,8 +101,7 @@ def root(
 def _register() -> None:
     for name in COMMANDS:
         module = importlib.import_module(f"neuface.commands.{name}")
-        settings = {"cls": _Command, **getattr(module, "COMMAND_SETTINGS", {})}
-        app.command(name, **settings)(module.command)
+        app.command(name, cls=_Command, help=module.HELP)(module.command)
 
 
 _register()

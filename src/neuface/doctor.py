@@ -48,7 +48,7 @@ class DoctorReport:
 
     @property
     def usable(self) -> bool:
-        return not any(c.status == FAIL for c in self.checks)
+        return not self.failures
 
     @property
     def failures(self) -> list[Check]:
@@ -92,8 +92,7 @@ def version_checks() -> list[Check]:
            Check("versions", "neuface", __version__)]
     for label, module, required, describe in PACKAGES:
         try:
-            value = describe(importlib.import_module(module))
-            out.append(Check("versions", label, value))
+            out.append(Check("versions", label, describe(importlib.import_module(module))))
         except Exception as exc:  # a broken install raises anything, not only ImportError
             reason = f"cannot import {module}: {type(exc).__name__}: {exc}".splitlines()[0]
             out.append(Check("versions", label, reason, FAIL if required else WARN))

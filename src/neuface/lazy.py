@@ -21,8 +21,7 @@ def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str]
         if submodule is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{submodule}"), name)
-        globals_of_package = importlib.import_module(package).__dict__
-        globals_of_package[name] = value  # later lookups are plain attribute hits
+        setattr(importlib.import_module(package), name, value)  # later lookups are plain attribute hits
         return value
 
     def list_names() -> list[str]:

@@ -4,7 +4,7 @@ Why: the CLI flags (`neuface.commands._options` builds typer parameters from the
 tables (`StageOptions.from_table`) and `neuface run` all read the same declaration, so an option cannot mean
 one thing on the command line and another in a config. Nothing here imports typer: the library side loads
 tables without the CLI framework. Values from a table are converted as the CLI converts a flag's text
-(ints, floats, bools, paths, enums), with the same messages, so both paths give equal objects.
+(with pydantic, as typer does), with the same messages, so both paths give equal objects.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import functools
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from neuface.errors import UsageError
 
@@ -34,36 +33,28 @@ class OptionSpec:
     default_text: shown as `[default: TEXT]` after the help where the real default (often None) says too
     little; typer's own default display is then off.
     argument: a positional argument (`neuface export OUT`) instead of an option.
-    choices: allowed values, checked by `validated()` only (the help keeps showing the plain type).
     """
 
     help: str | None = None
     flags: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
-    choices: tuple[Any, ...] | None = None
     show_default: bool = True
     default_text: str | None = None
     metavar: str | None = None
-    hidden: bool = False
     panel: str | None = None
     argument: bool = False
 
 
-def option(default: Any = MISSING, *, help: str | None = None, flags: str | tuple[str, ...] = (),
-           min: float | None = None, max: float | None = None,
-           choices: tuple[Any, ...] | None = None, show_default: bool = True, default_text: str | None = None,
-           metavar: str | None = None, hidden: bool = False, panel: str | None = None, argument: bool = False,
-           default_factory: Any = MISSING) -> Any:
-    """A dataclass field that is also a CLI option and a neuface.toml key (see OptionSpec)."""
-    spec = OptionSpec(help=help, flags=(flags,) if isinstance(flags, str) else tuple(flags), min=min, max=max,
-                      choices=choices, show_default=show_default, default_text=default_text, metavar=metavar,
-                      hidden=hidden, panel=panel, argument=argument)
-    return dataclasses.field(default=default, default_factory=default_factory, metadata={SPEC: spec})
+def option(default: Any, *, flags: str | tuple[str, ...] = (), **spec: Any) -> Any:
+    """A dataclass field that is also a CLI option and a neuface.toml key; `spec`: OptionSpec's other fields."""
+    flags = (flags,) if isinstance(flags, str) else tuple(flags)
+    return dataclasses.field(default=default, metadata={SPEC: OptionSpec(flags=flags, **spec)})
 
 
-def spec_of(f: dataclasses.Field[Any]) -> OptionSpec | None:
-    return f.metadata.get(SPEC)
+def spec_of(f: dataclasses.Field[Any]) -> OptionSpec:
+    """The spec of an option field (one of `StageOptions.option_fields()`)."""
+    return f.metadata[SPEC]
 
 
 @functools.cache
@@ -87,93 +78,40 @@ def option_name(name: str, spec: OptionSpec) -> str:
     return " / ".join(f"'{d}'" for d in decls)
 
 
-def _bound(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def _bool_text(value: Any) -> Any:
+    return (value.strip() or False) if isinstance(value, str) else value  # as typer: stripped, "" is off
 
 
-class _Invalid(ValueError):
-    """A value an option does not take; the text is typer's (pydantic's) wording."""
+def _member(kind: type[enum.Enum], value: Any) -> enum.Enum:
+    values = [m.value for m in kind]
+    if value not in values:
+        raise ValueError(f"{value!r} is not one of {', '.join(repr(v) for v in values)}.")
+    return kind(value)
 
 
-_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
-_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+@functools.cache
+def _adapter(kind: Any, ge: float | None, le: float | None) -> Any:
+    """The pydantic validator typer 0.29 builds for a flag of type `kind` (typer/_adapters.py), so a table
+    value converts as the flag's text does, with the same messages; `kind` Any checks the range only."""
+    from pydantic import BeforeValidator, Field, TypeAdapter
 
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise _Invalid("Input should be a valid boolean, unable to interpret input")
-    raise _Invalid("Input should be a valid boolean")
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool | int):
-        return int(value)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise _Invalid("Input should be a valid integer, got a number with a fractional part")
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise _Invalid("Input should be a valid integer, unable to parse string as an integer") from None
-    raise _Invalid("Input should be a valid integer")
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool | int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise _Invalid("Input should be a valid number, unable to parse string as a number") from None
-    raise _Invalid("Input should be a valid number")
-
-
-def _to_str(value: Any) -> str:
-    if isinstance(value, str | bool | int | float):
-        return str(value)
-    raise _Invalid("Input should be a valid string")
-
-
-def _to_path(value: Any) -> Path:
-    if isinstance(value, str | Path):
-        return Path(value)
-    raise _Invalid("Input is not a valid path for <class 'pathlib.Path'>")
-
-
-def convert(hint: Any, value: Any) -> Any:
-    """A table value as the field's type, the way typer converts a flag's value (raises _Invalid)."""
-    kind = base_type(hint)
+    if kind is bool:
+        return TypeAdapter(Annotated[bool, BeforeValidator(_bool_text)])
+    if kind is str:
+        return TypeAdapter(Annotated[str, BeforeValidator(str)])
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        values = [m.value for m in kind]
-        if value not in values:
-            raise _Invalid(f"Value error, {value!r} is not one of {', '.join(repr(v) for v in values)}.")
-        return kind(value)
-    converters = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str, Path: _to_path}
-    if kind not in converters:
-        raise TypeError(f"no table conversion for option type {hint!r}")
-    return converters[kind](value)
+        return TypeAdapter(Annotated[kind, BeforeValidator(functools.partial(_member, kind))])
+    return TypeAdapter(Annotated[kind, Field(ge=ge, le=le)])
 
 
-def check_value(spec: OptionSpec, value: Any) -> None:
-    """Range and choice checks with typer's wording (raises _Invalid)."""
-    if value is None or isinstance(value, bool):
-        return
-    if spec.min is not None and not value >= spec.min:
-        raise _Invalid(f"Input should be greater than or equal to {_bound(spec.min)}")
-    if spec.max is not None and not value <= spec.max:
-        raise _Invalid(f"Input should be less than or equal to {_bound(spec.max)}")
-    if spec.choices is not None and value not in spec.choices:
-        raise _Invalid(f"Value error, {value!r} is not one of {', '.join(repr(c) for c in spec.choices)}.")
+def _checked(kind: Any, name: str, spec: OptionSpec, value: Any, where: str = "") -> Any:
+    """`value` converted to `kind` and range-checked, or a one-line UsageError in typer's words."""
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(kind, spec.min, spec.max).validate_python(value)
+    except ValidationError as exc:
+        raise UsageError(f"{where}Invalid value for {option_name(name, spec)}: {exc.errors()[0]['msg']}") from None
 
 
 class StageOptions:
@@ -189,22 +127,14 @@ class StageOptions:
     @classmethod
     def option_fields(cls) -> list[dataclasses.Field[Any]]:
         """The fields that are options, in declaration (= --help) order."""
-        return [f for f in dataclasses.fields(cls) if spec_of(f) is not None]  # type: ignore[arg-type]
-
-    @classmethod
-    def table_keys(cls) -> list[str]:
-        """The keys its neuface.toml table takes (field names, underscores as config.py normalises them)."""
-        return [f.name for f in cls.option_fields()]
+        return [f for f in dataclasses.fields(cls) if SPEC in f.metadata]  # type: ignore[arg-type]
 
     def validated(self: _T) -> _T:
-        """Self, or a one-line UsageError naming the first option outside its range or choices."""
+        """Self, or a one-line UsageError naming the first option outside its range."""
         for f in self.option_fields():
-            spec = spec_of(f)
-            assert spec is not None
-            try:
-                check_value(spec, getattr(self, f.name))
-            except _Invalid as exc:
-                raise UsageError(f"Invalid value for {option_name(f.name, spec)}: {exc}") from None
+            spec, value = spec_of(f), getattr(self, f.name)
+            if value is not None and (spec.min, spec.max) != (None, None):
+                _checked(Any, f.name, spec, value)
         return self
 
     def replace(self: _T, **changes: Any) -> _T:
@@ -213,8 +143,9 @@ class StageOptions:
 
     @classmethod
     def check_table(cls, table: Mapping[str, Any] | None, where: str) -> None:
-        """Refuse keys the stage does not have; `[stage.src]`/`[stage.dst]` sub-tables are checked too."""
-        known = set(cls.table_keys())
+        """Refuse keys the stage does not have (its option fields' names, underscores as config.py normalises
+        them); `[stage.src]`/`[stage.dst]` sub-tables are checked too."""
+        known = {f.name for f in cls.option_fields()}
         for key, value in (table or {}).items():
             if isinstance(value, dict):
                 if key not in SIDES:
@@ -239,16 +170,8 @@ class StageOptions:
             values.update(table[side])  # type: ignore[index]
         values.pop("side", None)
         hints, specs = type_hints(cls), {f.name: spec_of(f) for f in cls.option_fields()}
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            spec = specs[key]
-            assert spec is not None
-            try:
-                kwargs[key] = convert(hints[key], value)
-                check_value(spec, kwargs[key])
-            except _Invalid as exc:
-                raise UsageError(f"{where}: [{cls.STAGE}]: Invalid value for {option_name(key, spec)}: {exc}") from None
-        opts = cls(**kwargs)
+        opts = cls(**{key: _checked(base_type(hints[key]), key, specs[key], value, f"{where}: [{cls.STAGE}]: ")
+                      for key, value in values.items()})
         try:
             return opts.validated()
         except UsageError as exc:

@@ -1,1 +1,1 @@
-"""Thin typer commands, one module per subcommand: parse options, call one library function, print."""
+"""Thin typer commands, one module per subcommand (`HELP`, `command`): parse options, call a library function, print."""

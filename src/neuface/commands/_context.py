@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
-from neuface.workspace import Workspace
+from neuface.workspace import Side, Workspace
+
+# The side argument of a per-side command (`neuface detect src`), by what the command reads.
+VideoSide = Annotated[Side, typer.Argument(help="Which side: src (the face to learn) or dst (the footage).")]
+FacesetSide = Annotated[Side, typer.Argument(help="Which faceset: src or dst.")]
 
 
 @dataclass

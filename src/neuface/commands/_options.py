@@ -8,7 +8,7 @@ reaches the flags through click's default_map (root callback), so a flag wins ov
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -26,22 +26,15 @@ def typer_parameters(cls: type[StageOptions]) -> list[inspect.Parameter]:
     out: list[inspect.Parameter] = []
     for f in cls.option_fields():
         spec = spec_of(f)
-        assert spec is not None
         help_text, show_default = spec.help, spec.show_default
         if spec.default_text is not None:  # rich markup: `\[` prints a literal bracket
             help_text = " ".join(filter(None, (help_text, f"\\[default: {spec.default_text}]")))
             show_default = False
         common: dict[str, Any] = {"help": help_text, "show_default": show_default, "metavar": spec.metavar,
-                                  "hidden": spec.hidden, "rich_help_panel": spec.panel}
+                                  "rich_help_panel": spec.panel}
         info = (typer.Argument(**common) if spec.argument
                 else typer.Option(*spec.flags, min=spec.min, max=spec.max, **common))
-        if f.default is not dataclasses.MISSING:
-            default: Any = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = inspect.Parameter.empty
-        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
                                      annotation=Annotated[hints[f.name], info]))
     return out
 
@@ -49,8 +42,8 @@ def typer_parameters(cls: type[StageOptions]) -> list[inspect.Parameter]:
 def options_command(cls: type[_O]) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Decorator: the body's parameter annotated `cls` becomes the class's options on the command line.
 
-        @options_command(SortOptions)
-        def command(ctx: typer.Context, side: Annotated[Side, typer.Argument(...)], opts: SortOptions) -> None:
+        @options_command(PackOptions)
+        def command(ctx: typer.Context, side: FacesetSide, opts: PackOptions) -> None:
     """
 
     def decorate(body: Callable[..., None]) -> Callable[..., None]:
@@ -63,14 +56,13 @@ def options_command(cls: type[_O]) -> Callable[[Callable[..., None]], Callable[.
         for p in sig.parameters.values():
             params += typer_parameters(cls) if p.name == slot else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
 
+        @functools.wraps(body)
         def command(**kwargs: Any) -> None:
             opts = cls(**{n: kwargs.pop(n) for n in names}).validated()
             body(**kwargs, **{slot: opts})
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
-        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
-            setattr(command, attr, getattr(body, attr))
         return command
 
     return decorate

@@ -8,10 +8,8 @@ from neuface.clean import CleanOptions
 from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 
-COMMAND_SETTINGS = {
-    "help": "Empty the workspace and recreate its layout, moving the old contents to a backup "
-            "(DFL clear_workspace).",
-}
+HELP = ("Empty the workspace and recreate its layout, moving the old contents to a backup "
+        "(DFL clear_workspace).")
 
 
 @options_command(CleanOptions)

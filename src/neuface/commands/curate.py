@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 import typer
@@ -11,11 +12,9 @@ from neuface.commands._options import options_command
 from neuface.curate.options import CurateOptions
 from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Find badly aligned, occluded, blurry, cut-off, badly exposed faces and faces of other people; "
-            "write curate.json and a review sheet. Dry run unless --apply (moves them to aligned_trash/<reason>/; "
-            "--restore puts them back).",
-}
+HELP = ("Find badly aligned, occluded, blurry, cut-off, badly exposed faces and faces of other people; "
+        "write curate.json and a review sheet. Dry run unless --apply (moves them to aligned_trash/<reason>/; "
+        "--restore puts them back).")
 
 
 @options_command(CurateOptions)
@@ -38,10 +37,7 @@ def command(
         return
     out = opts.json_path or ws.frames_dir(side) / "curate.json"
     result = curate_aligned(aligned, trash, out, opts, sheet=opts.sheet, apply=opts.apply)
-    counts: dict[str, int] = {}
-    for reason in result.flagged.values():
-        counts[reason] = counts.get(reason, 0) + 1
-    summary = ", ".join(f"{n} {r}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+    summary = ", ".join(f"{n} {r}" for r, n in Counter(result.flagged.values()).most_common()) or "none"
     info(f"{len(result.flagged)} of {len(result.verdicts)} faces flagged ({summary}); verdicts: {out}")
     for path in result.sheet_files:
         info(f"sheet: {path}")

@@ -8,12 +8,10 @@ from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 from neuface.pipeline.options import DemoOptions
 
-COMMAND_SETTINGS = {
-    "help": "Make two short clips from public-domain portraits that ship inside installed packages (src: Grace "
-            "Hopper, matplotlib's sample photo; dst: Eileen Collins, scikit-image's astronaut), run the whole "
-            "pipeline on them with tiny settings, and end with a verified whole_face .dfm, a preview PNG of the "
-            "swap and a summary. Offline; one to two minutes on 2 CPU cores. Running it again skips finished steps.",
-}
+HELP = ("Make two short clips from public-domain portraits that ship inside installed packages (src: Grace "
+        "Hopper, matplotlib's sample photo; dst: Eileen Collins, scikit-image's astronaut), run the whole "
+        "pipeline on them with tiny settings, and end with a verified whole_face .dfm, a preview PNG of the "
+        "swap and a summary. Offline; one to two minutes on 2 CPU cores. Running it again skips finished steps.")
 
 
 @options_command(DemoOptions)

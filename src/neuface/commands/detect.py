@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from neuface.commands._context import app_state
+from neuface.commands._context import VideoSide, app_state
 from neuface.commands._options import options_command
 from neuface.detect.options import DetectConfig
-from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Detect, align and save faces into data_<side>/aligned/ (DFL scripts 3/4).",
-}
+HELP = "Detect, align and save faces into data_<side>/aligned/ (DFL scripts 3/4)."
 
 
 @options_command(DetectConfig)
-def command(
-    ctx: typer.Context,
-    side: Annotated[Side, typer.Argument(help="Which side: src (the face to learn) or dst (the footage).")],
-    opts: DetectConfig,
-) -> None:
+def command(ctx: typer.Context, side: VideoSide, opts: DetectConfig) -> None:
     from neuface.detect.pipeline import run_detect
 
     st = app_state(ctx)

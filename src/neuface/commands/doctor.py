@@ -8,10 +8,8 @@ from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 from neuface.doctor import DoctorOptions
 
-COMMAND_SETTINGS = {
-    "help": "Show versions, the device and precision auto picks, CUDA, face-model weights and the "
-            "workspace state; exit 0 when neuface is usable.",
-}
+HELP = ("Show versions, the device and precision auto picks, CUDA, face-model weights and the "
+        "workspace state; exit 0 when neuface is usable.")
 
 
 @options_command(DoctorOptions)

@@ -8,9 +8,7 @@ from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 from neuface.export.options import ExportOptions
 
-COMMAND_SETTINGS = {
-    "help": "Export the SAEHD model as a verified DeepFaceLive .dfm (DFL exportDFM), or --check any .dfm.",
-}
+HELP = "Export the SAEHD model as a verified DeepFaceLive .dfm (DFL exportDFM), or --check any .dfm."
 
 
 @options_command(ExportOptions)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from neuface.commands._context import app_state
+from neuface.commands._context import VideoSide, app_state
 from neuface.commands._options import options_command
 from neuface.extract.options import ExtractOptions
-from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Extract frames from the data_src/data_dst video (DFL scripts 1/2).",
-}
+HELP = "Extract frames from the data_src/data_dst video (DFL scripts 1/2)."
 
 
 @options_command(ExtractOptions)
-def command(
-    ctx: typer.Context,
-    side: Annotated[Side, typer.Argument(help="Which side: src (the face to learn) or dst (the footage).")],
-    opts: ExtractOptions,
-) -> None:
+def command(ctx: typer.Context, side: VideoSide, opts: ExtractOptions) -> None:
     from neuface.console import info
     from neuface.extract.frames import extract_frames
 

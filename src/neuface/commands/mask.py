@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from neuface.commands._context import app_state
+from neuface.commands._context import FacesetSide, app_state
 from neuface.commands._options import options_command
-from neuface.workspace import Side
 from neuface.xseg.options import MaskOptions
 
-COMMAND_SETTINGS = {
-    "help": "Apply or remove XSeg masks on aligned faces (DFL 3.2/4.2). Masks are stored in each face's "
-            "metadata exactly as DFL's `xseg apply` stores them; works on folders and faceset.pak.",
-}
+HELP = ("Apply or remove XSeg masks on aligned faces (DFL 3.2/4.2). Masks are stored in each face's "
+        "metadata exactly as DFL's `xseg apply` stores them; works on folders and faceset.pak.")
 
 
 @options_command(MaskOptions)
-def command(
-    ctx: typer.Context,
-    side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
-    opts: MaskOptions,
-) -> None:
+def command(ctx: typer.Context, side: FacesetSide, opts: MaskOptions) -> None:
     from neuface.console import info
     from neuface.xseg.apply import apply_masks, locate_model, remove_masks
 

@@ -8,11 +8,9 @@ from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 from neuface.merge.options import MergeOptions
 
-COMMAND_SETTINGS = {
-    "help": "Apply a model (.dfm or SAEHD model folder) to a dst video: swapped video with the dst's frame rate "
-            "and audio, PNG frames (--frames-dir) or a before/after preview (--preview N). Marks the output as "
-            "synthetic media (metadata, and a visible label unless --no-label).",
-}
+HELP = ("Apply a model (.dfm or SAEHD model folder) to a dst video: swapped video with the dst's frame rate "
+        "and audio, PNG frames (--frames-dir) or a before/after preview (--preview N). Marks the output as "
+        "synthetic media (metadata, and a visible label unless --no-label).")
 
 
 @options_command(MergeOptions)

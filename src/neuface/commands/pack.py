@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from neuface.commands._context import app_state
+from neuface.commands._context import FacesetSide, app_state
 from neuface.commands._options import options_command
 from neuface.pack.options import PackOptions
-from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Pack aligned faces into aligned/faceset.pak (DFL 3.3/4.3). The pak is verified entry by entry "
-            "before any loose file is removed; person sub-folders are kept as person names.",
-}
+HELP = ("Pack aligned faces into aligned/faceset.pak (DFL 3.3/4.3). The pak is verified entry by entry "
+        "before any loose file is removed; person sub-folders are kept as person names.")
 
 
 @options_command(PackOptions)
-def command(
-    ctx: typer.Context,
-    side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
-    opts: PackOptions,
-) -> None:
+def command(ctx: typer.Context, side: FacesetSide, opts: PackOptions) -> None:
     from neuface.console import info
     from neuface.pack import pack_faceset
 

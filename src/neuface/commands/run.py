@@ -8,11 +8,9 @@ from neuface.commands._context import app_state
 from neuface.commands._options import options_command
 from neuface.pipeline.options import RunOptions
 
-COMMAND_SETTINGS = {
-    "help": "Run extract -> detect -> sort -> mask -> pack (src and dst) -> train -> export with each stage's "
-            "options from neuface.toml (\\[extract] fps = 5, \\[train] resolution = 64, ...). Finished steps are "
-            "skipped; progress goes to workspace/run.log and run_summary.json.",
-}
+HELP = ("Run extract -> detect -> sort -> mask -> pack (src and dst) -> train -> export with each stage's "
+        "options from neuface.toml (\\[extract] fps = 5, \\[train] resolution = 64, ...). Finished steps are "
+        "skipped; progress goes to workspace/run.log and run_summary.json.")
 
 
 @options_command(RunOptions)

@@ -11,10 +11,8 @@ from neuface.commands._options import options_command
 from neuface.sort.options import SortOptions
 from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Sort aligned faces into a new order (00000.jpg, ...) by one of DFL's methods (DFL 3.1/4.1), or by "
-            "identity (other people last). Rejects go to aligned_trash/; nothing is deleted.",
-}
+HELP = ("Sort aligned faces into a new order (00000.jpg, ...) by one of DFL's methods (DFL 3.1/4.1), or by "
+        "identity (other people last). Rejects go to aligned_trash/; nothing is deleted.")
 
 
 def _choose_method(by: str | None):

@@ -11,10 +11,8 @@ import typer
 from neuface.commands._options import options_command
 from neuface.train.options import TrainOptions
 
-COMMAND_SETTINGS = {
-    "help": "Train the SAEHD (or XSeg) model (DFL 5_train). Saves every --save-every-min minutes, at backups, "
-            "at --target-iter and on Ctrl-C; resumes where it stopped.",
-}
+HELP = ("Train the SAEHD (or XSeg) model (DFL 5_train). Saves every --save-every-min minutes, at backups, "
+        "at --target-iter and on Ctrl-C; resumes where it stopped.")
 
 
 @options_command(TrainOptions)

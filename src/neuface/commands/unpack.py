@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from neuface.commands._context import app_state
+from neuface.commands._context import FacesetSide, app_state
 from neuface.commands._options import options_command
 from neuface.pack.options import UnpackOptions
-from neuface.workspace import Side
 
-COMMAND_SETTINGS = {
-    "help": "Unpack aligned/faceset.pak into byte-identical aligned images (DFL 3.4/4.4), person sub-folders "
-            "included. The pak is removed only after every face is written and verified.",
-}
+HELP = ("Unpack aligned/faceset.pak into byte-identical aligned images (DFL 3.4/4.4), person sub-folders "
+        "included. The pak is removed only after every face is written and verified.")
 
 
 @options_command(UnpackOptions)
-def command(
-    ctx: typer.Context,
-    side: Annotated[Side, typer.Argument(help="Which faceset: src or dst.")],
-    opts: UnpackOptions,
-) -> None:
+def command(ctx: typer.Context, side: FacesetSide, opts: UnpackOptions) -> None:
     from neuface.console import info
     from neuface.pack import unpack_faceset
 

@@ -64,10 +64,6 @@ class DetectResult:
     backend: str
     backup_dir: Path | None = None
 
-    @property
-    def faces_per_second(self) -> float:
-        return self.faces / max(self.seconds, 1e-9)
-
 
 class FrameProcessor:
     """Everything done for one frame; `backends` are tried in order until one finds a face."""
@@ -84,18 +80,16 @@ class FrameProcessor:
         """(faces, backend that found them): each backend in turn, each on the frame at 0°, 90°, 270°, 180°
         (DFL's retries); the first try that finds a face wins. `upright_done`: the first backend's upright
         try already found nothing (the batched GPU path runs it itself)."""
-        faces, used = [], self.backends[0]
         for b, backend in enumerate(self.backends):
             for degrees in ROTATIONS:
                 if upright_done and b == 0 and degrees == 0:
                     continue
-                used = backend
                 found = backend.detect(rotate_frame(frame, degrees))
                 faces = select_faces([unrotate_face(f, degrees, frame.shape) for f in found],
                                      self.cfg.max_faces, self.cfg.min_face_size)
                 if faces:
-                    return faces, used
-        return faces, used
+                    return faces, backend
+        return [], self.backends[-1]
 
     def finish(self, path: Path, frame: np.ndarray, faces, backend: Backend) -> FrameResult:
         """Align, write faces and the debug image for a frame whose faces are known."""
@@ -168,11 +162,6 @@ def _run_pool(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_dir: P
         yield from pool.map(_work, frames, chunksize=1)
 
 
-def _run_inline(processor: FrameProcessor, frames: list[Path]) -> Iterator[FrameResult]:
-    for path in frames:
-        yield processor(path)
-
-
 def _run_batched(processor: FrameProcessor, frames: list[Path], batch_size: int) -> Iterator[FrameResult]:
     """GPU path: decode ahead on threads, infer in batches, warp/encode/write behind on threads."""
     backend = processor.backends[0]
@@ -229,8 +218,7 @@ def process_frames(frames: list[Path], cfg: DetectConfig, out_dir: Path, debug_d
         return _run_batched(processor, frames, cfg.batch_size)
     if workers == 1:
         # one process: let onnxruntime use every core; dlib is single-threaded anyway
-        processor = FrameProcessor(make_backends(cfg, redo, threads=None), cfg, out_dir, debug_dir)
-        return _run_inline(processor, frames)
+        return map(FrameProcessor(make_backends(cfg, redo, threads=None), cfg, out_dir, debug_dir), frames)
     return _run_pool(frames, cfg, out_dir, debug_dir, redo, workers)
 
 
@@ -244,16 +232,12 @@ def cpu_cores() -> int:
 
 # ------------------------------------------------------------------ folders and safety
 
-def _timestamp() -> str:
-    return time.strftime("%Y%m%d_%H%M%S")
-
-
 def _has_entries(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
 def _backup_dir(frames_dir: Path) -> Path:
-    base = frames_dir / f"aligned_backup_{_timestamp()}"
+    base = frames_dir / f"aligned_backup_{time.strftime('%Y%m%d_%H%M%S')}"
     path, n = base, 1
     while path.exists():
         path = base.with_name(f"{base.name}_{n}")
@@ -304,7 +288,7 @@ def _summarise(results: list[FrameResult], seconds: float, aligned: Path, backen
     if len(unreadable) > 20:
         warn(f"... and {len(unreadable) - 20} more unreadable frames")
     info(f"{out.faces} faces from {out.frames} frames ({len(no_face)} without a face, {len(unreadable)} unreadable)"
-         f" in {seconds:.1f} s, {out.faces_per_second:.1f} faces/s -> {aligned}")
+         f" in {seconds:.1f} s, {out.faces / max(seconds, 1e-9):.1f} faces/s -> {aligned}")
     return out
 
 
@@ -361,9 +345,7 @@ def run_detect(ws: Workspace, side: Side, cfg: DetectConfig, force: bool = False
             backup = _move_old_output(aligned, debug_dir, frames_dir)
             info(f"previous output moved to {backup}")
         if debug_stage is not None:
-            if debug_dir.exists():
-                debug_dir.rmdir()
-            os.replace(debug_stage, debug_dir)
+            _install(debug_stage, debug_dir)
         _install(stage, aligned)
     return _summarise(results, time.perf_counter() - t0, aligned, backend, backup)
 

@@ -62,11 +62,8 @@ def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np
     if rank == dim - 1:
         if np.linalg.det(U) * np.linalg.det(Vt) > 0:
             T[:dim, :dim] = U @ Vt
-        else:
-            saved = d[dim - 1]
-            d[dim - 1] = -1
-            T[:dim, :dim] = U @ np.diag(d) @ Vt
-            d[dim - 1] = saved
+        else:  # a reflection for the rotation only: `d` itself stays as it is for the scale
+            T[:dim, :dim] = U @ np.diag(np.r_[d[:-1], -1.0]) @ Vt
     else:
         T[:dim, :dim] = U @ np.diag(d) @ Vt
     scale = 1.0 / src_demean.var(axis=0).sum() * (S @ d) if estimate_scale else 1.0
@@ -80,10 +77,8 @@ def transform_points(points: np.ndarray, mat: np.ndarray, invert: bool = False) 
 
     Same arithmetic as DFL (cv2.transform), so float32 points give DFL's float32 results.
     """
-    if invert:
-        mat = cv2.invertAffineTransform(mat)
     pts = np.asarray(points)
-    out = cv2.transform(pts.reshape(-1, 1, 2), mat)
+    out = cv2.transform(pts.reshape(-1, 1, 2), cv2.invertAffineTransform(mat) if invert else mat)
     return out.reshape(pts.shape)
 
 
@@ -105,8 +100,7 @@ def _unit(vec: np.ndarray) -> tuple[np.ndarray, np.float32]:
 def _polygon_area_f32(x: np.ndarray, y: np.ndarray) -> float:
     """Shoelace area with each sum accumulated sequentially in float32, as DFL's 4-element np.dot did."""
     xr, yr = np.roll(x, 1), np.roll(y, 1)
-    s1 = np.float32(0)
-    s2 = np.float32(0)
+    s1 = s2 = np.float32(0)
     for i in range(len(x)):
         s1 = np.float32(s1 + np.float32(x[i] * yr[i]))
         s2 = np.float32(s2 + np.float32(y[i] * xr[i]))
@@ -165,8 +159,7 @@ def get_transform_mat(image_landmarks: np.ndarray, output_size: int, face_type: 
 def get_rect_from_landmarks(image_landmarks: np.ndarray) -> tuple[float, float, float, float]:
     """Frame-space box (l, t, r, b) of a 256-px full_face_no_align crop, as DFL's helper."""
     mat = get_transform_mat(image_landmarks, 256, FaceType.FULL_NO_ALIGN)
-    pts = transform_points(np.float32([(0, 0), (255, 255)]), mat, True)
-    (l, t), (r, b) = pts
+    (l, t), (r, b) = transform_points(np.float32([(0, 0), (255, 255)]), mat, True)
     return float(l), float(t), float(r), float(b)
 
 

@@ -102,12 +102,10 @@ def expand_eyebrows(lmrks: np.ndarray, eyebrows_expand_mod: float = 1.0) -> np.n
 def get_image_hull_mask(image_shape: Sequence[int], image_landmarks: np.ndarray,
                         eyebrows_expand_mod: float | None = 1.0) -> np.ndarray:
     """DFL's landmark face mask: float32 (h, w, 1), 1 inside the face hull (eyebrows lifted), else 0."""
-    h, w = int(image_shape[0]), int(image_shape[1])
-    mask = np.zeros((h, w, 1), dtype=np.float32)
+    mask = np.zeros((int(image_shape[0]), int(image_shape[1]), 1), dtype=np.float32)
     lm = expand_eyebrows(image_landmarks, 1.0 if eyebrows_expand_mod is None else eyebrows_expand_mod)
     for part in _HULL_PARTS:
-        pts = lm[list(part)].astype(np.int32)
-        cv2.fillConvexPoly(mask, cv2.convexHull(pts), (1,))
+        cv2.fillConvexPoly(mask, cv2.convexHull(lm[list(part)].astype(np.int32)), (1,))
     return mask
 
 
@@ -121,8 +119,7 @@ def _blurred_hull(image_shape: Sequence[int], image_landmarks: np.ndarray,
     dilate = h // 32
     if dilate > 0:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (dilate, dilate)), iterations=1)
-    blur = h // 16
-    blur = blur + (1 - blur % 2)
+    blur = (h // 16) | 1  # odd
     mask = cv2.GaussianBlur(mask, (blur, blur), 0)
     return mask.reshape(h, w, 1)
 
@@ -146,15 +143,10 @@ def get_image_eye_mouth_mask(image_shape: Sequence[int], image_landmarks: np.nda
 def rotation_matrix_to_euler_angles(R: np.ndarray) -> np.ndarray:
     """(x, y, z) Euler angles of a 3x3 rotation matrix (DFL's mathlib convention)."""
     sy = math.sqrt(R[0, 0] * R[0, 0] + R[1, 0] * R[1, 0])
+    y = math.atan2(-R[2, 0], sy)
     if sy >= 1e-6:
-        x = math.atan2(R[2, 1], R[2, 2])
-        y = math.atan2(-R[2, 0], sy)
-        z = math.atan2(R[1, 0], R[0, 0])
-    else:
-        x = math.atan2(-R[1, 2], R[1, 1])
-        y = math.atan2(-R[2, 0], sy)
-        z = 0.0
-    return np.array([x, y, z])
+        return np.array([math.atan2(R[2, 1], R[2, 2]), y, math.atan2(R[1, 0], R[0, 0])])
+    return np.array([math.atan2(-R[1, 2], R[1, 1]), y, 0.0])  # gimbal lock: no roll
 
 
 _POSE_ROWS = np.r_[0:27, 30:36]
@@ -170,11 +162,9 @@ def estimate_pitch_yaw_roll(aligned_landmarks: np.ndarray, size: int = 256) -> t
     camera = np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1]], dtype=np.float32)
     _, rvec, _ = cv2.solvePnP(LANDMARKS_68_3D[_POSE_ROWS], lm[_POSE_ROWS].astype(np.float32),
                               camera, np.zeros((4, 1)))
-    pitch, yaw, roll = rotation_matrix_to_euler_angles(cv2.Rodrigues(rvec)[0])
     half_pi = math.pi / 2.0
-    pitch = float(np.clip(pitch, -half_pi, half_pi))
-    yaw = float(np.clip(yaw, -half_pi, half_pi))
-    roll = float(np.clip(roll, -half_pi, half_pi))
+    pitch, yaw, roll = (float(np.clip(a, -half_pi, half_pi))
+                        for a in rotation_matrix_to_euler_angles(cv2.Rodrigues(rvec)[0]))
     return -pitch, yaw, roll
 
 

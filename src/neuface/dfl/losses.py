@@ -25,15 +25,9 @@ def _gaussian_blur_taps(radius: float) -> tuple[tuple[float, ...], int]:
 @functools.lru_cache(maxsize=64)
 def _band_matrix(size: int, taps: tuple[float, ...], pad: int) -> np.ndarray:
     """(out, size) matrix M with (M @ x) = 1-D correlation of x with `taps`, zero padding `pad` each side."""
-    k = len(taps)
-    out = size + 2 * pad - k + 1
-    m = np.zeros((out, size), dtype=np.float64)
-    for i in range(out):
-        for t in range(k):
-            j = i + t - pad
-            if 0 <= j < size:
-                m[i, j] = taps[t]
-    return m
+    out = size + 2 * pad - len(taps) + 1
+    # tap t sits on the diagonal j = i + t - pad (each entry gets at most one tap, so the sum is exact)
+    return sum(tap * np.eye(out, size, t - pad) for t, tap in enumerate(taps))
 
 
 def _separable(x: torch.Tensor, taps: tuple[float, ...], pad: int) -> torch.Tensor:

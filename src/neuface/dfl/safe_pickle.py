@@ -12,23 +12,21 @@ from __future__ import annotations
 import builtins
 import io
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from neuface.errors import ForbiddenGlobalError
 
-_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1, np.float32))[0]
+RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1, np.float32))[0]  # numpy's `_reconstruct`
+MULTIARRAY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray")  # where numpy 1 / numpy 2 keep it
 _SCALAR = np.float32(0).__reduce__()[0]
 
 # Every (module, name) a DFL file may legitimately reference, numpy 1 and numpy 2 spellings alike.
-_NUMPY_GLOBALS: dict[tuple[str, str], Any] = {}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _NUMPY_GLOBALS[(_mod, "_reconstruct")] = _RECONSTRUCT
-    _NUMPY_GLOBALS[(_mod, "scalar")] = _SCALAR
-_NUMPY_GLOBALS[("numpy", "ndarray")] = np.ndarray
-_NUMPY_GLOBALS[("numpy", "dtype")] = np.dtype
+_NUMPY_GLOBALS: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+for _mod in MULTIARRAY_MODULES:
+    _NUMPY_GLOBALS.update({(_mod, "_reconstruct"): RECONSTRUCT, (_mod, "scalar"): _SCALAR})
 
 _SAFE_BUILTINS: dict[tuple[str, str], Any] = {
     ("builtins", n): getattr(builtins, n) for n in ("set", "frozenset", "bytearray", "complex", "slice")
@@ -44,11 +42,10 @@ _REGISTERED: dict[tuple[str, str], Any] = {}
 _WRITE_ALIASES: dict[int, tuple[str, str]] = {}
 
 
-def register_global(module: str, name: str, obj: Any, *, write_as_this: bool = True) -> None:
-    """Allow `module.name` in DFL pickles, resolving to `obj`; optionally write `obj` under that name."""
+def register_global(module: str, name: str, obj: Any) -> None:
+    """Allow `module.name` in DFL pickles, resolving to `obj`, and write `obj` under that name."""
     _REGISTERED[(module, name)] = obj
-    if write_as_this:
-        _WRITE_ALIASES[id(obj)] = (module, name)
+    _WRITE_ALIASES[id(obj)] = (module, name)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -79,15 +76,12 @@ def safe_loads(data: bytes | bytearray | memoryview,
     return RestrictedUnpickler(io.BytesIO(bytes(data)), extra).load()
 
 
-class _CompatPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
-    """Pure-Python pickler that writes numpy globals as numpy 1 names and our enums as DFL's."""
-
-    def __init__(self, file: io.BytesIO, protocol: int, aliases: Mapping[int, tuple[str, str]]):
-        super().__init__(file, protocol=protocol)
-        self._aliases = aliases
+class CompatPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
+    """Pure-Python pickler that writes numpy globals as numpy 1 names and our enums as DFL's (faceset.pak
+    subclasses it to speed up its sample table)."""
 
     def save_global(self, obj: Any, name: str | None = None) -> None:  # noqa: D401
-        alias = self._aliases.get(id(obj)) or _WRITE_ALIASES.get(id(obj))
+        alias = _WRITE_ALIASES.get(id(obj))
         if alias is None:
             module = getattr(obj, "__module__", None) or pickle.whichmodule(obj, name)
             qual = name or getattr(obj, "__qualname__", None) or obj.__name__
@@ -97,32 +91,24 @@ class _CompatPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
                 module = "numpy"
             alias = (module, qual)
         module, qual = alias
-        write: Callable[[bytes], Any] = self.write
         if self.proto >= 4:
             self.save(module)
             self.save(qual)
-            write(pickle.STACK_GLOBAL)
+            self.write(pickle.STACK_GLOBAL)
         else:
-            write(pickle.GLOBAL + module.encode("utf-8") + b"\n" + qual.encode("utf-8") + b"\n")
+            self.write(pickle.GLOBAL + module.encode("utf-8") + b"\n" + qual.encode("utf-8") + b"\n")
         self.memoize(obj)
 
 
-CompatPickler = _CompatPickler  # public name for subclasses (faceset.pak speeds up its table)
-
-
-def dumps_compat(obj: Any, protocol: int = 4,
-                 aliases: Mapping[Any, tuple[str, str]] | None = None) -> bytes:
+def dumps_compat(obj: Any, protocol: int = 4) -> bytes:
     """Pickle `obj` so DFL (Python 3.6, numpy 1.19) can read it: protocol <= 4, numpy.core names."""
     if not 2 <= protocol <= 4:
         raise ValueError(f"DFL reads pickle protocols 2-4, not {protocol}")
     buf = io.BytesIO()
-    by_id = {id(k): v for k, v in (aliases or {}).items()}
-    _CompatPickler(buf, protocol, by_id).dump(obj)
+    CompatPickler(buf, protocol=protocol).dump(obj)
     return buf.getvalue()
 
 
 def pickle_protocol(data: bytes) -> int:
     """The protocol a pickle was written with (2 when the PROTO opcode is absent)."""
-    if len(data) >= 2 and data[0] == 0x80:
-        return data[1]
-    return 2
+    return data[1] if len(data) >= 2 and data[0] == 0x80 else 2

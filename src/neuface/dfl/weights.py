@@ -64,12 +64,14 @@ def param_layout(module: nn.Module, param_name: str) -> str:
     return "plain"
 
 
+# Axis order of DFL's layout in torch's: conv (kh,kw,in,out) from (out,in,kh,kw), dense (in,out) from (out,in).
+_DFL_AXES = {"conv": (2, 3, 1, 0), "dense": (1, 0)}
+
+
 def _to_dfl(t: torch.Tensor, layout: str) -> np.ndarray:
     a = t.detach().to("cpu", torch.float32).numpy()
-    if layout == "conv":
-        a = a.transpose(2, 3, 1, 0)
-    elif layout == "dense":
-        a = a.T
+    if layout in _DFL_AXES:
+        a = a.transpose(_DFL_AXES[layout])
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
@@ -94,20 +96,14 @@ class DflVar:
     def from_dfl(self, a: np.ndarray) -> torch.Tensor:
         """A DFL-layout array as a tensor shaped like the parameter (on its device)."""
         a = np.asarray(a, dtype=np.float32)
-        if self.layout == "conv":
-            a = a.transpose(3, 2, 0, 1)
-        elif self.layout == "dense":
-            a = a.T
+        if self.layout in _DFL_AXES:
+            a = a.transpose(np.argsort(_DFL_AXES[self.layout]))
         return torch.from_numpy(np.ascontiguousarray(a)).to(self.param.device)
 
     @property
     def dfl_shape(self) -> tuple[int, ...]:
         s = tuple(self.param.shape)
-        if self.layout == "conv":
-            return (s[2], s[3], s[1], s[0])
-        if self.layout == "dense":
-            return (s[1], s[0])
-        return s
+        return tuple(s[i] for i in _DFL_AXES[self.layout]) if self.layout in _DFL_AXES else s
 
 
 def dfl_variables(module: nn.Module, scope: str) -> list[DflVar]:

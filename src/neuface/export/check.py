@@ -79,15 +79,8 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[Dim] | None:
     tt = value_info.type.tensor_type
     if not tt.HasField("shape"):
         return None
-    out: list[Dim] = []
-    for d in tt.shape.dim:
-        if d.HasField("dim_value"):
-            out.append(int(d.dim_value))
-        elif d.HasField("dim_param"):
-            out.append(d.dim_param)
-        else:
-            out.append(None)
-    return out
+    return [int(d.dim_value) if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
+            for d in tt.shape.dim]
 
 
 def _dtype_name(value_info: onnx.ValueInfoProto) -> str:
@@ -171,11 +164,8 @@ def _check_domains(model: onnx.ModelProto, rep: CheckReport) -> None:
 def _check_external_data(model: onnx.ModelProto, path: Path, rep: CheckReport) -> None:
     import onnx
 
-    locations = set()
-    for t in _all_tensors(model):
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            loc = next((e.value for e in t.external_data if e.key == "location"), "?")
-            locations.add(loc)
+    locations = {next((e.value for e in t.external_data if e.key == "location"), "?")
+                 for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL}
     if locations:
         rep.add(Level.FAIL, "external_data", f"weights stored outside the file ({', '.join(sorted(locations))}): "
                 "users copy only the .dfm, so it must be self-contained")
@@ -232,17 +222,16 @@ def _check_face_input(vi: onnx.ValueInfoProto, rep: CheckReport) -> None:
         hint = " (looks NCHW: DeepFaceLive reads H from shape[1])" if dims[1] == 3 else ""
         rep.add(Level.FAIL, "input_layout", f"input 0 last dim is {c!r}, expected 3 channels (NHWC){hint}")
         return  # H/W are meaningless in a non-NHWC layout
-    else:
-        rep.add(Level.PASS, "input_layout", "input 0 is NHWC with 3 channels")
+    rep.add(Level.PASS, "input_layout", "input 0 is NHWC with 3 channels")
     if not (isinstance(h, int) and isinstance(w, int)):
         rep.add(Level.FAIL, "input_size", f"input 0 H/W are not fixed ({h!r}, {w!r}): DeepFaceLive resizes to "
                 "shape[1:3] and fails on symbolic sizes")
-    elif h != w:
-        rep.add(Level.WARN, "input_size", f"input 0 is {h}x{w}: not square; DeepFaceLive aligns square faces")
-        rep.resolution = (h, w)
     else:
-        rep.add(Level.PASS, "input_size", f"resolution {h}x{w}")
         rep.resolution = (h, w)
+        if h != w:
+            rep.add(Level.WARN, "input_size", f"input 0 is {h}x{w}: not square; DeepFaceLive aligns square faces")
+        else:
+            rep.add(Level.PASS, "input_size", f"resolution {h}x{w}")
     if isinstance(n, int) and n != 1:
         rep.add(Level.FAIL, "input_batch", f"input 0 batch is fixed to {n}: DeepFaceLive feeds batch 1")
     else:
@@ -353,12 +342,10 @@ def face_to_input(image: np.ndarray, res: tuple[int, int]) -> np.ndarray:
 
     h, w = res
     img = image
+    if img.shape[:2] != (h, w):
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)  # drops a single channel's axis
     if img.ndim == 2:
         img = img[..., None]
-    if img.shape[:2] != (h, w):
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-        if img.ndim == 2:
-            img = img[..., None]
     if img.shape[2] == 1:
         img = np.repeat(img, 3, axis=2)
     img = img[..., :3]

@@ -71,8 +71,8 @@ def cpu_float_copy(model: nn.Module) -> nn.Module:
             with torch.device("cpu"):
                 clone = type(inner)(dims)
         except TypeError:
-            clone = None
-        if clone is not None:
+            pass  # not rebuildable from its dims alone: deep-copied below
+        else:
             clone.load_state_dict({k: v.detach().to("cpu", torch.float32) for k, v in inner.state_dict().items()})
             return clone.eval()
     return copy.deepcopy(inner).float().cpu().eval()
@@ -87,8 +87,7 @@ def _resolution(net: nn.Module, provenance: Provenance | None) -> int:
 
 
 def export_dfm(model: SAEHDModel | nn.Module | str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
-               *,
-               provenance: Provenance | None = None, fp16: bool = False, opset: int = C.EXPORT_OPSET,
+               *, provenance: Provenance | None = None, fp16: bool = False, opset: int = C.EXPORT_OPSET,
                probe_faces: Sequence[np.ndarray] | None = None, name: str | None = None) -> ExportResult:
     """Export `model` to `out_path`, verified, atomically.
 
@@ -164,6 +163,6 @@ def export_dfm(model: SAEHDModel | nn.Module | str | os.PathLike[str], out_path:
                 raise ExportError(f"{out_path}: export does not match the PyTorch model, no .dfm written "
                                   f"({'; '.join(ver.problems)})")
             progress.update(task, advance=1, rate="verified")
+    warnings = notes + [f"{w.topic}: {w.message}" for w in report.warnings]
     return ExportResult(path=out_path, report=report, verification=ver, metadata=meta, fp16=fp16,
-                        seconds=time.perf_counter() - t0, n_faces=len(faces), warnings=notes + [
-                            f"{w.topic}: {w.message}" for w in report.warnings])
+                        seconds=time.perf_counter() - t0, n_faces=len(faces), warnings=warnings)

@@ -16,27 +16,6 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-def swap_outputs(net: Any, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(dst face mask, swapped face, swapped-face mask) for an NCHW BGR batch, DFL's merge wiring.
-
-    LIAE: the swap code is cat(inter_AB, inter_AB) and the dst code cat(inter_B, inter_AB); DF: one
-    code, decoder_src for the swap and decoder_dst for the dst mask.
-    """
-    if hasattr(net, "merge"):  # neuface.train's SAEHD: (swapped face, its mask, dst mask)
-        celeb, celeb_mask, face_mask = net.merge(x)
-        return face_mask, celeb, celeb_mask
-    e = net.encoder(x)
-    if hasattr(net, "inter_AB"):
-        ab = net.inter_AB(e)
-        celeb, celeb_mask = net.decoder(torch.cat([ab, ab], dim=1))
-        _, face_mask = net.decoder(torch.cat([net.inter_B(e), ab], dim=1))
-    else:
-        code = net.inter(e)
-        celeb, celeb_mask = net.decoder_src(code)
-        _, face_mask = net.decoder_dst(code)
-    return face_mask, celeb, celeb_mask
-
-
 class DfmWrapper(nn.Module):
     """NHWC float32 in, NHWC float32 (face_mask, celeb_face, celeb_face_mask) out.
 
@@ -53,8 +32,8 @@ class DfmWrapper(nn.Module):
         x = in_face.permute(0, 3, 1, 2)
         if self.half_inside:
             x = x.half()
-        outs = swap_outputs(self.net, x)
-        nhwc = [o.permute(0, 2, 3, 1) for o in outs]
+        celeb, celeb_mask, face_mask = self.net.merge(x)  # SAEHD's merge: swapped face, its mask, dst mask
+        nhwc = [o.permute(0, 2, 3, 1) for o in (face_mask, celeb, celeb_mask)]
         if self.half_inside:
             nhwc = [o.float() for o in nhwc]
         return nhwc[0], nhwc[1], nhwc[2]

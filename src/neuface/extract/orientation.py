@@ -24,10 +24,6 @@ class Orientation:
     def is_identity(self) -> bool:
         return self.turns % 4 == 0 and not self.mirror
 
-    @property
-    def swaps_size(self) -> bool:
-        return self.turns % 2 == 1
-
     def apply(self, image: np.ndarray) -> np.ndarray:
         if self.is_identity:
             return image

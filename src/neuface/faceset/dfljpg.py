@@ -68,14 +68,14 @@ def _read(path: str | os.PathLike[str]) -> bytes:
         raise FacesetFormatError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def read_meta(path: str | os.PathLike[str]) -> FaceMeta:
-    """The metadata of an aligned-face file (FacesetFormatError naming the file when it is not one)."""
-    return parse_bytes(_read(path), str(path)).meta
-
-
 def read_parsed(path: str | os.PathLike[str]) -> ParsedFace:
     """Metadata, raw dict, shape and protocol of an aligned-face file."""
     return parse_bytes(_read(path), str(path))
+
+
+def read_meta(path: str | os.PathLike[str]) -> FaceMeta:
+    """The metadata of an aligned-face file (FacesetFormatError naming the file when it is not one)."""
+    return read_parsed(path).meta
 
 
 def _payload(meta: FaceMeta, protocol: int) -> bytes:
@@ -99,15 +99,20 @@ def with_meta(data: bytes, meta: FaceMeta, source: str, protocol: int | None = N
 
 def update_meta(path: str | os.PathLike[str], meta: FaceMeta) -> None:
     """Rewrite only the metadata of an existing aligned face, atomically; image bytes stay identical."""
-    data = _read(path)
-    atomic_write_bytes(path, with_meta(data, meta, str(path)))
+    atomic_write_bytes(path, with_meta(_read(path), meta, str(path)))
 
 
-def _check_image(image: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+def _encode(image: np.ndarray, kind: str, params: list[int], source: str) -> bytes:
+    """`image` (uint8 HxWx3 BGR) as OpenCV encodes it, `kind` "JPEG" or "PNG"."""
+    import cv2
+
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
-        raise ValueError(f"{path}: aligned face must be uint8 HxWx3 BGR, got {img.dtype} {img.shape}")
-    return np.ascontiguousarray(img)
+        raise ValueError(f"{source}: aligned face must be uint8 HxWx3 BGR, got {img.dtype} {img.shape}")
+    ok, buf = cv2.imencode(".jpg" if kind == "JPEG" else ".png", np.ascontiguousarray(img), params)
+    if not ok:
+        raise FacesetFormatError(f"{source}: OpenCV could not encode the {kind}")
+    return buf.tobytes()
 
 
 def encode_aligned_jpeg(image_bgr_uint8: np.ndarray, meta: FaceMeta, quality: int = 90,
@@ -115,38 +120,20 @@ def encode_aligned_jpeg(image_bgr_uint8: np.ndarray, meta: FaceMeta, quality: in
     """JPEG bytes (OpenCV encoder, no restart markers so DFL can parse it) with `meta` in APP15."""
     import cv2
 
-    img = _check_image(image_bgr_uint8, source)
-    ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise FacesetFormatError(f"{source}: OpenCV could not encode the JPEG")
-    data = buf.tobytes()
+    data = _encode(image_bgr_uint8, "JPEG", [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)], source)
     return jpeg.splice_app15(data, jpeg.walk(data, source), _payload(meta, NEW_FILE_PROTOCOL), source)
-
-
-def encode_aligned_png(image_bgr_uint8: np.ndarray, meta: FaceMeta, source: str = "<image>") -> bytes:
-    """Lossless PNG bytes with `meta` in an `fcWp` chunk (old DFL's format)."""
-    import cv2
-
-    img = _check_image(image_bgr_uint8, source)
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:
-        raise FacesetFormatError(f"{source}: OpenCV could not encode the PNG")
-    data = buf.tobytes()
-    return png.splice_fcwp(data, png.walk(data, source), _payload(meta, NEW_FILE_PROTOCOL))
 
 
 def write_aligned_jpeg(path: str | os.PathLike[str], image_bgr_uint8: np.ndarray, meta: FaceMeta,
                        quality: int = 90) -> None:
-    """Write an aligned face DFL can load, atomically (a `.png` path writes the fcWp PNG instead)."""
+    """Write an aligned face DFL can load, atomically. A `.png` path writes a lossless PNG with `meta` in
+    old DFL's `fcWp` chunk instead (DFL 2.0 cannot load it)."""
     if Path(path).suffix.lower() == ".png":
-        write_aligned_png(path, image_bgr_uint8, meta)
-        return
-    atomic_write_bytes(path, encode_aligned_jpeg(image_bgr_uint8, meta, quality, str(path)))
-
-
-def write_aligned_png(path: str | os.PathLike[str], image_bgr_uint8: np.ndarray, meta: FaceMeta) -> None:
-    """Write a lossless PNG aligned face with old DFL's fcWp chunk, atomically (DFL 2.0 cannot load it)."""
-    atomic_write_bytes(path, encode_aligned_png(image_bgr_uint8, meta, str(path)))
+        data = _encode(image_bgr_uint8, "PNG", [], str(path))
+        blob = png.splice_fcwp(data, png.walk(data, str(path)), _payload(meta, NEW_FILE_PROTOCOL))
+    else:
+        blob = encode_aligned_jpeg(image_bgr_uint8, meta, quality, str(path))
+    atomic_write_bytes(path, blob)
 
 
 def decode_image(data: bytes | memoryview, source: str) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,6 @@ class FaceRecord:
         """Pixels as BGR uint8 HxWx3."""
         return dfljpg.decode_image(self._read(), self._source)
 
-    def _forget(self) -> None:
-        self._parsed = None
-
     def __repr__(self) -> str:
         return f"FaceRecord({self.name!r}, person={self.person_name!r})"
 
@@ -107,8 +105,6 @@ class Faceset:
 
     def __init__(self, root: Path):
         self.root = root
-        self._records_cache: list[FaceRecord] | None = None
-        self._by_name_cache: dict[str, FaceRecord] | None = None
 
     @staticmethod
     def open(aligned_dir: str | os.PathLike[str]) -> Faceset:
@@ -126,21 +122,13 @@ class Faceset:
     def _load_records(self) -> list[FaceRecord]:
         raise NotImplementedError
 
-    @property
+    @cached_property
     def _records(self) -> list[FaceRecord]:
-        if self._records_cache is None:
-            self._records_cache = self._load_records()
-        return self._records_cache
+        return self._load_records()
 
-    @property
+    @cached_property
     def _by_name(self) -> dict[str, FaceRecord]:
-        if self._by_name_cache is None:
-            self._by_name_cache = {r.name: r for r in self._records}
-        return self._by_name_cache
-
-    def _reset(self) -> None:
-        self._records_cache = None
-        self._by_name_cache = None
+        return {r.name: r for r in self._records}
 
     def __len__(self) -> int:
         return len(self._records)
@@ -183,11 +171,9 @@ class Faceset:
 class FolderFaceset(Faceset):
     """Loose aligned images (top level, plus one level of person sub-folders)."""
 
-    is_pak = False
-
     def __init__(self, root: Path):
         super().__init__(root)
-        self._records_cache = self._load_records()
+        self._records = self._load_records()  # a folder is listed when it is opened
 
     def _load_records(self) -> list[FaceRecord]:
         records = []
@@ -203,15 +189,7 @@ class FolderFaceset(Faceset):
             rec = self._by_name[name]
             assert rec.path is not None
             dfljpg.update_meta(rec.path, meta)
-            rec._forget()
-
-
-def open_pak(root: Path) -> PakReader:
-    """`root/faceset.pak` (a file or a symlink to one), else the zip range `root/faceset.pak.zipref` names."""
-    if (root / PAK_NAME).is_file() or not (root / ZIPREF_NAME).is_file():
-        return PakReader(root / PAK_NAME)
-    ref = ZipRef.read(root / ZIPREF_NAME)
-    return PakReader(ref.zip, ref.offset, ref.size, label=ref.label)
+            rec._parsed = None
 
 
 class PakFaceset(Faceset):
@@ -220,9 +198,14 @@ class PakFaceset(Faceset):
     is_pak = True
 
     def __init__(self, root: Path):
+        """`root/faceset.pak` (a file or a symlink to one), else the zip range `root/faceset.pak.zipref` names."""
         super().__init__(root)
         self.pak_path = root / PAK_NAME
-        self._reader = open_pak(root)
+        if self.pak_path.is_file() or not (root / ZIPREF_NAME).is_file():
+            self._reader = PakReader(self.pak_path)
+        else:
+            ref = ZipRef.read(root / ZIPREF_NAME)
+            self._reader = PakReader(ref.zip, ref.offset, ref.size, label=ref.label)
 
     def __len__(self) -> int:
         return len(self._reader)
@@ -265,7 +248,8 @@ class PakFaceset(Faceset):
         reader.close()
         (self.root / ZIPREF_NAME).unlink(missing_ok=True)  # the zip it was read from stays as it was
         self._reader = PakReader(self.pak_path)
-        self._reset()
+        for cached in ("_records", "_by_name"):
+            self.__dict__.pop(cached, None)
 
     def close(self) -> None:
         self._reader.close()

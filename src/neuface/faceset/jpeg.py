@@ -36,10 +36,6 @@ class Segment:
         return _NAMES.get(self.marker, f"0x{self.marker:02X}")
 
     @property
-    def length_field(self) -> int | None:
-        return self.total_bytes - 2 if self.total_bytes > 2 else None
-
-    @property
     def payload_range(self) -> tuple[int, int]:
         start = self.offset + (4 if self.total_bytes > 2 else 2)
         return start, self.offset + self.total_bytes
@@ -118,10 +114,7 @@ def splice_app15(data: bytes, layout: JpegLayout, payload: bytes, source: str) -
     first = next((i for i, s in enumerate(segs) if s.marker == APP15), None)
     if first is not None:
         del segs[first]
-    insert_at = 1
-    for i, s in enumerate(segs):
-        if 0xE0 <= s.marker <= 0xEF:
-            insert_at = i + 1
+    insert_at = 1 + max((i for i, s in enumerate(segs) if 0xE0 <= s.marker <= 0xEF), default=0)
     new_seg = b"\xff\xef" + (len(payload) + 2).to_bytes(2, "big") + payload
     parts = [data[s.offset:s.offset + s.total_bytes] for s in segs]
     parts.insert(insert_at, new_seg)

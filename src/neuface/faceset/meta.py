@@ -36,20 +36,16 @@ def _decode(key: str, value: Any) -> Any:
     """A stored DFL value → the typed value FaceMeta exposes (ValueError when malformed)."""
     if value is None:
         return DEFAULT_FACE_TYPE if key == "face_type" else None
-    if key == "face_type":
-        if isinstance(value, int):
+    if key in ("face_type", "source_filename"):
+        if key == "face_type" and isinstance(value, int):
             return FaceType(value).dfl_name
         if not isinstance(value, str):
-            raise ValueError(f"face_type is a {type(value).__name__}, expected str")
+            raise ValueError(f"{key} is a {type(value).__name__}, expected str")
         return value
     if key == "landmarks":
         return _points(value, np.float32, "landmarks")
     if key == "source_landmarks":
         return _points(value, np.float64, "source_landmarks")
-    if key == "source_filename":
-        if not isinstance(value, str):
-            raise ValueError(f"source_filename is a {type(value).__name__}, expected str")
-        return value
     if key == "source_rect":
         arr = np.array(value)
         if arr.size != 4 or arr.dtype.kind not in "iuf":
@@ -78,7 +74,7 @@ def _decode(key: str, value: Any) -> Any:
 def _encode(key: str, value: Any) -> Any:
     """A typed value → what DFL stores (None means: leave the key out)."""
     if key == "face_type":
-        return FaceType.from_string(value.dfl_name if isinstance(value, FaceType) else value).dfl_name
+        return FaceType.from_string(value).dfl_name
     if key in ("landmarks", "source_landmarks"):
         return _points(value, np.float64, key).tolist()
     if key == "source_filename":

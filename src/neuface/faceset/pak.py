@@ -68,16 +68,14 @@ class PakReader:
         except OSError as exc:
             raise _bad(self.path, f"cannot read: {exc.strerror}") from None
         self.size = size
-        version, n = struct.unpack_from("<QQ", self._mm, self._base)
-        if version != VERSION:
-            self.close()
-            raise _bad(self.path, f"unsupported faceset.pak version {version} (DFL writes 1)")
-        if n > size - 24:
-            self.close()
-            raise _bad(self.path, "truncated faceset.pak (sample table runs past the end of the file)")
-        self._pickle_len = n
-        self._table_off = 16 + n
         try:
+            version, n = struct.unpack_from("<QQ", self._mm, self._base)
+            if version != VERSION:
+                raise _bad(self.path, f"unsupported faceset.pak version {version} (DFL writes 1)")
+            if n > size - 24:
+                raise _bad(self.path, "truncated faceset.pak (sample table runs past the end of the file)")
+            self._pickle_len = n
+            self._table_off = 16 + n
             self._starts, self._ends = self._locate_table()
         except FacesetFormatError:
             self.close()
@@ -87,20 +85,18 @@ class PakReader:
     def _locate_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Find N from the table's last entry: the absolute file size (DFL's quirk) or, failing that, relative."""
         max_entries = (self.size - self._table_off) // 8
-        last = self._find_last(max_entries, relative=False)
-        if last is None:
-            last = self._find_last(max_entries, relative=True)
-        if last is None:
+        n = self._find_last(max_entries, relative=False)
+        if n is None:
+            n = self._find_last(max_entries, relative=True)
+        if n is None:
             raise _bad(self.path, "truncated or corrupt faceset.pak (offset table does not end at the file size)")
-        n = last
         data_start = self._table_off + 8 * (n + 1)
         table = np.frombuffer(self._slice(self._table_off, self._table_off + 8 * n), dtype="<u8").astype(np.int64)
         if n and (table[0] != 0 or np.any(np.diff(table) < 0) or data_start + int(table[-1]) > self.size
                   or int(table[-1]) < 0):
             raise _bad(self.path, "corrupt faceset.pak offset table (offsets out of order or past the end)")
         starts = data_start + table
-        ends = np.append(starts[1:], self.size)
-        return starts, ends
+        return starts, np.append(starts[1:], self.size)
 
     def _find_last(self, max_entries: int, relative: bool) -> int | None:
         for first in range(0, max_entries, _CHUNK):
@@ -244,16 +240,15 @@ class _TablePickler(CompatPickler):
             self.memoize(p)
             write(pickle.MARK)
             commit()
-            write(_BINFLOAT_X + _DOUBLE.pack(p[0]))
+            write(pickle.BINFLOAT + _DOUBLE.pack(p[0]))
             commit()
-            write(_BINFLOAT_X + _DOUBLE.pack(p[1]))
+            write(pickle.BINFLOAT + _DOUBLE.pack(p[1]))
             write(pickle.APPENDS)
         write(pickle.APPENDS)
 
     dispatch[list] = _save_list
 
 
-_BINFLOAT_X = pickle.BINFLOAT
 _DOUBLE = struct.Struct(">d")
 # One [x, y] point: EMPTY_LIST MEMOIZE MARK BINFLOAT x BINFLOAT y APPENDS (22 bytes).
 _PAIR = struct.Struct(">4sd1sd1s")
@@ -263,7 +258,7 @@ _PAIR_HEAD = pickle.EMPTY_LIST + pickle.MEMOIZE + pickle.MARK + pickle.BINFLOAT
 def encode_configs(configs: Sequence[dict[str, Any]]) -> bytes:
     """The sample-table pickle as DFL writes it (protocol 4, DFL's enum and numpy 1 names)."""
     buf = io.BytesIO()
-    _TablePickler(buf, 4, {}).dump(list(configs))
+    _TablePickler(buf, 4).dump(list(configs))
     return buf.getvalue()
 
 
@@ -284,7 +279,7 @@ def write_pak(target: str | os.PathLike[str], entries: Sequence[PakEntry], *, ve
             data_start = fh.tell() + 8 * (len(entries) + 1)
             offsets = np.zeros(len(entries) + 1, dtype="<u8")
             sizes = np.array([e.size for e in entries], dtype=np.int64)
-            offsets[1:len(entries)] = np.cumsum(sizes)[:-1] if len(entries) > 1 else []
+            offsets[1:-1] = np.cumsum(sizes)[:-1]
             offsets[-1] = data_start + int(sizes.sum())  # DFL's quirk: the last entry is absolute
             fh.write(offsets.tobytes())
             for entry in track(entries, len(entries), description, unit="faces"):

@@ -46,11 +46,6 @@ def load_polys(raw: Any) -> list[tuple[int, np.ndarray]]:
     return [p for p in polys if p[0] == INCLUDE] + [p for p in polys if p[0] != INCLUDE]
 
 
-def dump_polys(polys: list[tuple[int, np.ndarray]]) -> dict[str, list[dict[str, Any]]]:
-    """DFL's current stored form of a polygon list."""
-    return {"polys": [{"type": int(kind), "pts": _as_float32(pts)} for kind, pts in polys]}
-
-
 def normalize_polys(raw: Any) -> dict[str, list[dict[str, Any]]]:
     """Any stored form → DFL's current form, includes first (what a pak sample table holds)."""
-    return dump_polys(load_polys(raw))
+    return {"polys": [{"type": int(kind), "pts": pts} for kind, pts in load_polys(raw)]}

@@ -10,13 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from neuface.dfl.safe_pickle import safe_loads
+from neuface.dfl.safe_pickle import MULTIARRAY_MODULES, RECONSTRUCT, safe_loads
 from neuface.errors import FacesetFormatError, ForbiddenGlobalError
 
 # DFL's arrays are tiny (landmarks, masks, matrices); 64 M elements is far above any real one.
 MAX_ARRAY_ELEMENTS = 1 << 26
-
-_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1, np.float32))[0]
 
 
 def _guarded_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
@@ -31,11 +29,10 @@ def _guarded_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
         total *= d
         if total > MAX_ARRAY_ELEMENTS:
             raise ValueError("array too large")
-    return _RECONSTRUCT(cls, shape, dtype)
+    return RECONSTRUCT(cls, shape, dtype)
 
 
-_GUARDS = {(mod, "_reconstruct"): _guarded_reconstruct
-           for mod in ("numpy.core.multiarray", "numpy._core.multiarray")}
+_GUARDS = {(mod, "_reconstruct"): _guarded_reconstruct for mod in MULTIARRAY_MODULES}
 
 
 def load_dfl_pickle(data: bytes | bytearray | memoryview, source: str) -> Any:

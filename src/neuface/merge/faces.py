@@ -54,16 +54,12 @@ def smooth_faces(smoother: LandmarkSmoother | None, indices: Sequence[int],
 class FaceSource:
     """Faces for batches of decoded frames (1-based decode index + BGR uint8 image)."""
 
-    kind = "base"
-
     def faces(self, indices: Sequence[int], frames: Sequence[np.ndarray]) -> list[list[FrameFace]]:
         raise NotImplementedError  # pragma: no cover
 
 
 class StoredFaces(FaceSource):
     """`detect`'s alignments, by frame index (from each face's `source_filename`)."""
-
-    kind = "stored"
 
     def __init__(self, by_index: dict[int, list[FrameFace]], n_faces: int, smoothed: bool = False):
         self.by_index = by_index
@@ -107,13 +103,10 @@ class StoredFaces(FaceSource):
 class DetectedFaces(FaceSource):
     """Faces found on the fly by a `neuface.detect` backend (no identity embeddings needed)."""
 
-    kind = "detect"
-
-    def __init__(self, backend: str = "auto", models_dir: Path | None = None, device: str = "auto",
-                 max_faces: int = 0):
+    def __init__(self, backend: str = "auto", device: str = "auto", max_faces: int = 0):
         from neuface.detect import DetectOptions, create_backend
 
-        self.backend = create_backend(backend, DetectOptions(with_embeddings=False), models_dir, device)
+        self.backend = create_backend(backend, DetectOptions(with_embeddings=False), device=device)
         self.max_faces = max_faces
 
     def faces(self, indices: Sequence[int], frames: Sequence[np.ndarray]) -> list[list[FrameFace]]:
@@ -157,8 +150,7 @@ def stored_alignments_reason(ws: Workspace, video_frames: int, first_frame: np.n
 
 
 def choose_face_source(ws: Workspace, which: str, video_frames: int, first_frame: np.ndarray, *,
-                       backend: str = "auto", models_dir: Path | None = None, device: str = "auto",
-                       max_faces: int = 0) -> tuple[FaceSource, str]:
+                       backend: str = "auto", device: str = "auto", max_faces: int = 0) -> tuple[FaceSource, str]:
     """(source, why) for `--faces auto|stored|detect`."""
     if which not in FACE_SOURCES:
         raise UsageError(f"--faces {which!r}: choose from {', '.join(FACE_SOURCES)}")
@@ -173,4 +165,4 @@ def choose_face_source(ws: Workspace, which: str, video_frames: int, first_frame
         why = f"detecting faces on the fly ({reason})"
     else:
         why = "detecting faces on the fly (--faces detect)"
-    return DetectedFaces(backend, models_dir, device, max_faces), why
+    return DetectedFaces(backend, device, max_faces), why

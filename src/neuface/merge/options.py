@@ -33,6 +33,10 @@ DFL_MASK_MODES = {
     9: "learned-prd*learned-dst*xseg-prd*xseg-dst",
 }
 DEFAULT_MASK_MODE = "learned-prd*learned-dst"  # DFL's MergerConfigMasked default; DeepFaceLive's too
+# DFL's ranges of MergerConfigMasked's numbers, checked in this order.
+DFL_RANGES = {"erode": (-400, 400), "blur": (0, 400), "face_scale": (-50, 50), "sharpen": (-100, 100),
+              "hist_match_threshold": (0, 255), "denoise": (0, 500), "motion_blur": (0, 100),
+              "bicubic_degrade": (0, 100), "color_degrade": (0, 100)}
 
 
 def parse_mask_mode(text: str) -> tuple[str, ...]:
@@ -137,13 +141,7 @@ class MergeOptions(StageOptions):
             raise UsageError(f"--sharpen-mode {self.sharpen_mode!r}: choose from {', '.join(SHARPEN_MODES)}")
         if self.color_transfer not in COLOR_MODES:
             raise UsageError(f"--color-transfer {self.color_transfer!r}: choose from {', '.join(COLOR_MODES)}")
-        for name, value, lo, hi in (("--erode", self.erode, -400, 400), ("--blur", self.blur, 0, 400),
-                                    ("--face-scale", self.face_scale, -50, 50), ("--sharpen", self.sharpen, -100, 100),
-                                    ("--hist-match-threshold", self.hist_match_threshold, 0, 255),
-                                    ("--denoise", self.denoise, 0, 500),
-                                    ("--motion-blur", self.motion_blur, 0, 100),
-                                    ("--bicubic-degrade", self.bicubic_degrade, 0, 100),
-                                    ("--color-degrade", self.color_degrade, 0, 100)):
-            if not lo <= value <= hi:
-                raise UsageError(f"{name} {value}: expected {lo}..{hi} (DFL's range)")
+        for name, (lo, hi) in DFL_RANGES.items():
+            if not lo <= (value := getattr(self, name)) <= hi:
+                raise UsageError(f"--{name.replace('_', '-')} {value}: expected {lo}..{hi} (DFL's range)")
         return super().validated()

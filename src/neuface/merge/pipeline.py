@@ -64,10 +64,6 @@ def _chunks(items: Iterable[Any], n: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _timestamp() -> str:
-    return time.strftime("%Y%m%d_%H%M%S")
-
-
 def _check_outputs(opts: MergeOptions, video: Path, out: Path | None) -> None:
     if out is not None:
         container_format(out)
@@ -105,7 +101,7 @@ def _frames_sink(final: Path, text: Mapping[str, str]) -> Iterator[Any]:
             yield writer
             writer.finish()
         if final.is_dir() and any(final.iterdir()):
-            os.replace(final, final.with_name(f"{final.name}_backup_{_timestamp()}"))
+            os.replace(final, final.with_name(f"{final.name}_backup_{time.strftime('%Y%m%d_%H%M%S')}"))
         elif final.is_dir():
             final.rmdir()
         os.replace(tmp, final)
@@ -157,8 +153,8 @@ def run_merge(ws: Workspace, opts: MergeOptions) -> MergeResult:
         merger = stack.enter_context(FrameMerger(runner, opts, xseg, workers))
         decoded = itertools.chain([first], frames)
         if opts.preview:
-            path = opts.preview_file or (out or ws.root / RESULT_NAME).with_name(
-                f"{(out or ws.root / RESULT_NAME).stem}_preview.png")
+            base = out or ws.root / RESULT_NAME
+            path = opts.preview_file or base.with_name(f"{base.stem}_preview.png")
             return _preview(decoded, source, face_source, merger, opts, path, runner, why, t0)
 
         meta = merge_metadata(runner.name, runner.iteration, opts.label, video.name)

@@ -26,13 +26,10 @@ from neuface.sort.options import SortOptions
 from neuface.train.options import TrainOptions
 from neuface.xseg.options import MaskOptions
 
-# Every neuface.toml table: one per subcommand, named like it.
-OPTIONS: dict[str, type[StageOptions]] = {
-    "extract": ExtractOptions, "detect": DetectConfig, "sort": SortOptions, "curate": CurateOptions,
-    "mask": MaskOptions, "pack": PackOptions, "unpack": UnpackOptions, "train": TrainOptions,
-    "export": ExportOptions, "clean": CleanOptions, "merge": MergeOptions, "run": RunOptions, "demo": DemoOptions,
-    "doctor": DoctorOptions,
-}
+# Every neuface.toml table: one per subcommand, named like it (the class's STAGE).
+OPTIONS: dict[str, type[StageOptions]] = {cls.STAGE: cls for cls in (
+    ExtractOptions, DetectConfig, SortOptions, CurateOptions, MaskOptions, PackOptions, UnpackOptions, TrainOptions,
+    ExportOptions, CleanOptions, MergeOptions, RunOptions, DemoOptions, DoctorOptions)}
 
 
 def stage_options(stage: str, table: Mapping[str, Any] | None, side: str | None = None,

@@ -147,26 +147,20 @@ def run_pipeline(ws: Workspace, req: RunRequest) -> RunResult:
     records = [StepRecord(step=s.key, stage=s.stage.value, side=s.side.value if s.side else None) for s in steps]
     journal = Journal(ws.root, records, request=req.describe())
     journal.log(f"run started in {ws.root.resolve()} ({', '.join(f'{k}={v}' for k, v in req.describe().items() if v)})")
+    preparing = "options"
     try:
         for step in steps:  # every option problem before any work starts
             ctx.params(step.stage, step.side)
-    except NeufaceError as exc:
-        journal.log(f"options: FAILED: {exc}")
-        journal.finish("failed")
-        raise
-    try:
+        preparing = "facesets"
         _link_facesets(ws, req, ctx, journal)
     except NeufaceError as exc:
-        journal.log(f"facesets: FAILED: {exc}")
+        journal.log(f"{preparing}: FAILED: {exc}")
         journal.finish("failed")
         raise
-    wanted = [s for s in steps if _in_range(s, req)]
-    for step, rec in zip(steps, records, strict=True):
-        if not _in_range(step, req):
-            rec.status, rec.reason = "not requested", f"after --until {req.until.value if req.until else ''}"
-    for n, (step, rec) in enumerate(zip(steps, records, strict=True), 1):
-        if not _in_range(step, req):
-            continue
+    wanted = [s for s in steps if _in_range(s, req)]  # the first steps: --until cuts off the rest
+    for rec in records[len(wanted):]:
+        rec.status, rec.reason = "not requested", f"after --until {req.until.value if req.until else ''}"
+    for n, (step, rec) in enumerate(zip(wanted, records[:len(wanted)], strict=True), 1):
         label = f"[{n}/{len(wanted)}] {step.key}"
         try:
             p = ctx.params(step.stage, step.side)

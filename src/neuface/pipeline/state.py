@@ -65,10 +65,6 @@ class RunState:
         self.save()
         return stamp
 
-    def forget(self, key: str) -> None:
-        if self.stamps.pop(key, None) is not None:
-            self.save()
-
     def save(self) -> None:
         data = {"version": STATE_VERSION, "stamps": {k: asdict(v) for k, v in sorted(self.stamps.items())}}
         atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")

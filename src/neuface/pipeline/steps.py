@@ -9,7 +9,6 @@ upstream newer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,19 +104,15 @@ def face_files(aligned: Path) -> tuple[list[Path], int]:
     return loose, packed
 
 
-def faces_time(aligned: Path, loose: list[Path], packed: int) -> float:
-    """When the faces were made: the pak's time, else the oldest loose face's."""
-    from neuface.faceset.pak import PAK_NAME
-
-    return mtime(aligned / PAK_NAME) if packed else oldest(loose)
-
-
 def stale_reason(ctx: Context, step: Step, options: dict[str, Any], inputs_time: float = 0.0,
-                 outputs_time: float = 0.0, needs_stamp: bool = False) -> str | None:
-    """Why a step whose outputs exist must run again, or None when it is up to date."""
+                 outputs_time: float | None = None) -> str | None:
+    """Why a step whose outputs exist must run again, or None when it is up to date.
+
+    Without `outputs_time` (a step that changes the faces in place) only its stamp says it ran.
+    """
     stamp = ctx.state.get(step.key)
     if stamp is None:
-        if needs_stamp:
+        if outputs_time is None:
             return "not run by `neuface run` yet"
         ref = outputs_time
     else:
@@ -186,6 +181,22 @@ class Step:
         assert self.side is not None
         return ctx.ws.aligned_dir(self.side)
 
+    def faces(self, ctx: Context, verb: str) -> tuple[list[Path], int]:
+        """`face_files` of the side's aligned folder; a StepError when it holds no faces to `verb`."""
+        loose, packed = face_files(self.aligned(ctx))
+        if not (loose or packed):
+            raise StepError(f"no aligned faces in {self.aligned(ctx)} to {verb}", "run `neuface run --from detect`")
+        return loose, packed
+
+    def decision(self, ctx: Context, options: dict[str, Any], forced: bool, done: str, missing: str = "",
+                 force: bool = False, inputs_time: float = 0.0, outputs_time: float | None = None,
+                 **extra: Any) -> Decision:
+        """Run when forced by --from, when the output is missing (`missing` says what it makes) or stale
+        (`stale_reason`), with `force` and `extra` for execute; else skip: `up to date: <done>`."""
+        reason = "forced by --from" if forced else missing
+        reason = reason or stale_reason(ctx, self, options, inputs_time, outputs_time)
+        return run(reason, options, force=force, **extra) if reason else skip(f"up to date: {done}")
+
 
 class ExtractStep(Step):
     stage = Stage.extract
@@ -216,14 +227,9 @@ class ExtractStep(Step):
         if not video.is_file():
             raise StepError(f"{video}: no such video file", f"check the path given with --{self.s} or in [run]", 2)
         options = {"video": ws_path(ctx.ws, video), "fps": p.fps, "format": plain(p.format)}
-        if forced:
-            return run("forced by --from", options, force=bool(frames), video=video)
-        if not frames:
-            return run(f"frames from {video.name}", options, video=video)
-        reason = stale_reason(ctx, self, options, inputs_time=mtime(video), outputs_time=oldest(frames))
-        if reason:
-            return run(reason, options, force=True, video=video)
-        return skip(f"up to date: {len(frames)} frames in {folder}")
+        return self.decision(ctx, options, forced, f"{len(frames)} frames in {folder}",
+                             missing="" if frames else f"frames from {video.name}", force=bool(frames),
+                             inputs_time=mtime(video), outputs_time=oldest(frames), video=video)
 
     def execute(self, ctx: Context, p: ExtractOptions, d: Decision) -> dict[str, Any]:
         from neuface.extract.frames import extract_frames
@@ -245,6 +251,8 @@ class DetectStep(Step):
                "models")
 
     def decide(self, ctx: Context, p: DetectConfig, forced: bool) -> Decision:
+        from neuface.faceset.pak import PAK_NAME
+
         assert self.side is not None
         frames = ctx.ws.frame_files(self.side)
         aligned = self.aligned(ctx)
@@ -258,16 +266,11 @@ class DetectStep(Step):
                 return skip(f"no frames; using the {count} aligned faces in {aligned}")
             raise StepError(f"no frames in {ctx.ws.frames_dir(self.side)} and no aligned faces",
                             f"give extract a video (--{self.s} VIDEO) or put DFL aligned faces in {aligned}")
-        nonempty = aligned.is_dir() and any(aligned.iterdir())
-        if forced:
-            return run("forced by --from", options, force=nonempty)
-        if not count:
-            return run(f"faces from {len(frames)} frames", options, force=nonempty)
-        reason = stale_reason(ctx, self, options, inputs_time=newest(frames),
-                              outputs_time=faces_time(aligned, loose, packed))
-        if reason:
-            return run(reason, options, force=True)
-        return skip(f"up to date: {count} faces in {aligned}")
+        made = mtime(aligned / PAK_NAME) if packed else oldest(loose)  # when the faces were made
+        return self.decision(ctx, options, forced, f"{count} faces in {aligned}",
+                             missing="" if count else f"faces from {len(frames)} frames",
+                             force=aligned.is_dir() and any(aligned.iterdir()), inputs_time=newest(frames),
+                             outputs_time=made)
 
     def execute(self, ctx: Context, p: DetectConfig, d: Decision) -> dict[str, Any]:
         from neuface.detect.pipeline import run_detect
@@ -290,18 +293,10 @@ class SortStep(Step):
 
     def decide(self, ctx: Context, p: SortOptions, forced: bool) -> Decision:
         if p.by is None:
-            side = self.side.value if self.side else "src"
-            return skip(f"not configured: set [sort] by = \"METHOD\" ([sort.{side}] for {side} only)", status="off")
+            return skip(f"not configured: set [sort] by = \"METHOD\" ([sort.{self.s}] for {self.s} only)", status="off")
         options = {"by": p.method.key, "target": p.target, "dissimilar": p.dissimilar}
-        loose, packed = face_files(self.aligned(ctx))
-        if not (loose or packed):
-            raise StepError(f"no aligned faces in {self.aligned(ctx)} to sort", "run `neuface run --from detect`")
-        if forced:
-            return run("forced by --from", options)
-        reason = stale_reason(ctx, self, options, needs_stamp=True)
-        if reason:
-            return run(reason, options)
-        return skip(f"up to date: sorted by {p.method.key}")
+        self.faces(ctx, "sort")
+        return self.decision(ctx, options, forced, f"sorted by {p.method.key}")
 
     def execute(self, ctx: Context, p: SortOptions, d: Decision) -> dict[str, Any]:
         from neuface.console import info
@@ -339,15 +334,8 @@ class CurateStep(Step):
             return skip("not configured: set [curate] apply = true (or sheet = \"review.png\" for a dry run)",
                         status="off")
         options = {f.name: plain(getattr(p, f.name)) for f in p.option_fields() if f.name not in ("jobs", "json_path")}
-        loose, packed = face_files(self.aligned(ctx))
-        if not (loose or packed):
-            raise StepError(f"no aligned faces in {self.aligned(ctx)} to curate", "run `neuface run --from detect`")
-        if forced:
-            return run("forced by --from", options)
-        reason = stale_reason(ctx, self, options, needs_stamp=True)
-        if reason:
-            return run(reason, options)
-        return skip("up to date: curated")
+        self.faces(ctx, "curate")
+        return self.decision(ctx, options, forced, "curated")
 
     def execute(self, ctx: Context, p: CurateOptions, d: Decision) -> dict[str, Any]:
         from neuface.curate.curator import curate_aligned
@@ -382,15 +370,8 @@ class MaskStep(Step):
                         status="off")
         options = {"weights": hashlib.blake2b(files.weights, digest_size=8).hexdigest(),
                    "xseg_face_type": p.xseg_face_type}
-        loose, packed = face_files(self.aligned(ctx))
-        if not (loose or packed):
-            raise StepError(f"no aligned faces in {self.aligned(ctx)} to mask", "run `neuface run --from detect`")
-        if forced:
-            return run("forced by --from", options, files=files)
-        reason = stale_reason(ctx, self, options, needs_stamp=True)
-        if reason:
-            return run(reason, options, files=files)
-        return skip(f"up to date: masks from {files.origin}")
+        self.faces(ctx, "mask")
+        return self.decision(ctx, options, forced, f"masks from {files.origin}", files=files)
 
     def execute(self, ctx: Context, p: MaskOptions, d: Decision) -> dict[str, Any]:
         from neuface.xseg.apply import apply_masks
@@ -409,7 +390,7 @@ class PackStep(Step):
 
     def decide(self, ctx: Context, p: PackOptions, forced: bool) -> Decision:
         aligned = self.aligned(ctx)
-        loose, packed = face_files(aligned)
+        loose, packed = self.faces(ctx, "pack")
         if packed:
             if loose and len(loose) != packed:  # copies kept by `[pack] keep`, then edited by hand: which one counts?
                 raise StepError(f"{aligned} holds faceset.pak with {packed} faces and {len(loose)} loose faces beside "
@@ -417,8 +398,6 @@ class PackStep(Step):
                                 "delete faceset.pak to pack the loose faces again, or the loose copies to keep the pak")
             kept = f"; {len(loose)} loose copies beside it" if loose else ""
             return skip(f"packed: {packed} faces in {aligned / 'faceset.pak'}{kept}")
-        if not loose:
-            raise StepError(f"no aligned faces in {aligned} to pack", "run `neuface run --from detect`")
         return run(f"{len(loose)} faces", {"keep": p.keep})
 
     def execute(self, ctx: Context, p: PackOptions, d: Decision) -> dict[str, Any]:
@@ -431,12 +410,6 @@ class PackStep(Step):
     def hint(self, ctx: Context) -> str:
         return (f"`neuface pack {self.s}` on its own lists the files that are not DFL faces; "
                 "[pack] skip-invalid = true packs the rest and leaves them in place")
-
-
-def model_iteration(ref: Any) -> int:
-    from neuface.train.model_folder import read_data_dat
-
-    return int(read_data_dat(ref.data_file).get("iter", 0)) if ref is not None else 0
 
 
 class TrainStep(Step):
@@ -457,9 +430,9 @@ class TrainStep(Step):
         if target <= 0:
             raise StepError("no target iteration: training would never end",
                             "set [train] target-iter = N in neuface.toml, or pass --target-iter N", 2)
-        from neuface.train.model_folder import current_model
+        from neuface.train.model_folder import current_model, read_data_dat
         ref = current_model(ctx.ws.model_dir, p.name)
-        it = model_iteration(ref)
+        it = int(read_data_dat(ref.data_file).get("iter", 0)) if ref is not None else 0
         options = {"target_iter": target, "model": ref.name if ref else p.name}
         if it >= target and not forced:
             stamp = ctx.state.get(self.key)
@@ -508,14 +481,9 @@ class ExportStep(Step):
                             "run `neuface run --from train` (or put a DFL SAEHD model folder's files there)")
         out = Path(p.out) if p.out is not None else ref.dfm_file
         options = {"out": ws_path(ctx.ws, out), "fp16": p.fp16, "opset": p.opset, "model": ref.name}
-        if forced:
-            return run("forced by --from", options, ref=ref, out=out)
-        if not out.is_file():
-            return run(f"{ref.model_name} -> {out.name}", options, ref=ref, out=out)
-        reason = stale_reason(ctx, self, options, inputs_time=newest(ref.model_files()), outputs_time=mtime(out))
-        if reason:
-            return run(reason, options, ref=ref, out=out)
-        return skip(f"up to date: {out}")
+        return self.decision(ctx, options, forced, str(out),
+                             missing="" if out.is_file() else f"{ref.model_name} -> {out.name}",
+                             inputs_time=newest(ref.model_files()), outputs_time=mtime(out), ref=ref, out=out)
 
     def execute(self, ctx: Context, p: ExportOptions, d: Decision) -> dict[str, Any]:
         from neuface.export.dfm import export_dfm
@@ -533,11 +501,8 @@ class ExportStep(Step):
         return "`neuface export` on its own shows the same problem; `neuface export --check FILE.dfm` checks a file"
 
 
-STEP_TYPES: dict[Stage, Callable[[Side | None], Step]] = {
-    Stage.extract: ExtractStep, Stage.detect: DetectStep, Stage.sort: SortStep, Stage.curate: CurateStep,
-    Stage.mask: MaskStep,
-    Stage.pack: PackStep, Stage.train: TrainStep, Stage.export: ExportStep,
-}
+STEP_TYPES: dict[Stage, type[Step]] = {t.stage: t for t in (ExtractStep, DetectStep, SortStep, CurateStep, MaskStep,
+                                                               PackStep, TrainStep, ExportStep)}
 
 
 def all_steps() -> list[Step]:

@@ -70,6 +70,13 @@ def side_augments(options: dict[str, Any]) -> tuple[SideAugment, SideAugment]:
     return src, dst
 
 
+def _restart(model: Any) -> None:
+    """Iteration 0 for a model started from another's weights: no history, no RNG streams or loss scale."""
+    model.iter, model.loss_history = 0, []
+    model.extra.pop("rng", None)
+    model.extra.pop("grad_scale", None)
+
+
 def fingerprint(cache: Any) -> str:
     """A short content hash of a cached faceset (names and decoded pixels): which faces trained this model."""
     import hashlib
@@ -84,7 +91,7 @@ def fingerprint(cache: Any) -> str:
 
 class SaehdEngine:
     """One open model, a `neuface.training.TrainingEngine`: `step()` trains on the next of `batches` (device
-    batches, set by `train_saehd`), `preview()` shows `preview_batch`, `backup()` adds `backup_dfm`'s `.dfm`."""
+    batches, set by `train_saehd`), `preview()` shows `preview_faces`, `backup()` adds `backup_dfm`'s `.dfm`."""
 
     label = "train"
     loss_names = ("src", "dst")
@@ -93,7 +100,7 @@ class SaehdEngine:
     def __init__(self, ref: Any, model: Any, trainer: Any, dist: ddp.DistInfo, device: torch.device):
         self.ref, self.model, self.trainer, self.dist, self.device = ref, model, trainer, dist, device
         self.batches: Iterator[dict[str, Any]] = iter(())
-        self.preview_batch: dict[str, Any] = {}
+        self.preview_faces: tuple[torch.Tensor, ...] = ()  # (src, dst), un-augmented
         self.probe_faces: list[np.ndarray] = []  # dst faces the backup's .dfm is verified on
         self.backup_dfm: DfmWriter | None = None
 
@@ -111,17 +118,17 @@ class SaehdEngine:
         overrides = dict(run.overrides)
         if "face_type" in overrides:
             overrides["face_type"] = FaceType.model_code(overrides["face_type"], "--face-type")
-        pretrained_model = None
+        model = None
         if run.pretrained is not None:
-            source, pretrained_model = cls._from_pretrained(model_dir, run, device)
+            ref, model = cls._from_pretrained(model_dir, run, device)
         else:
-            source = current_model(model_dir, run.name)
+            ref = current_model(model_dir, run.name)
             count = len(list_models(model_dir)) if run.name is None else 0
-            if count > 1 and source is not None:
-                info(f"{count} SAEHD models in {model_dir}; continuing the most recent, {source.name!r} "
+            if count > 1 and ref is not None:
+                info(f"{count} SAEHD models in {model_dir}; continuing the most recent, {ref.name!r} "
                      "(choose with --name)")
 
-        if source is None:
+        if ref is None:
             if run.reset_iter:
                 raise UsageError(f"{model_dir}: --reset-iter needs an existing (pretrained) SAEHD model")
             overrides.setdefault("face_type", DEFAULT_FACE_TYPE.short_name)
@@ -134,29 +141,25 @@ class SaehdEngine:
             model.extra["seed"] = int(seed)
             info(f"new model {ref.model_name} in {model_dir}")
         else:
-            model = pretrained_model or load_model(source, device=device, training=True)
-            ref = source
-            stored = model.options
+            if model is None:
+                model = load_model(ref, device=device, training=True)
             # DFL resets gan_patch_size with resolution only on creation; keep the stored one unless given.
-            reset = apply_options(model, stored.replace(**overrides)) if overrides else []
+            reset = apply_options(model, model.options.replace(**overrides)) if overrides else []
             if reset:
                 warn(f"{ref.model_name}: reset {', '.join(reset)} for the new options")
             if run.lr is not None:
                 for _, opt in model.optimizer_parts():
                     opt.lr = float(run.lr)
-            if run.seed is not None and run.seed != model.extra.get("seed"):
+            if run.seed is not None:
                 model.extra["seed"] = int(run.seed)
             model.extra.setdefault("seed", secrets.randbelow(2**31))
-            if run.reset_iter or pretrained_model is not None:
-                if pretrained_model is None:
-                    ref = cls._reset_target(model_dir, source, run)
-                    info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at "
-                         "iteration 0 (the original files are not changed)")
-                    model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
-                model.iter, model.loss_history = 0, []
-                model.extra.pop("rng", None)
-                model.extra.pop("grad_scale", None)
-            elif "rng" in model.extra:
+            if run.reset_iter:
+                source, ref = ref, cls._reset_target(model_dir, ref, run)
+                info(f"--reset-iter: training {ref.model_name} from {source.model_name}'s weights at "
+                     "iteration 0 (the original files are not changed)")
+                model.extra["reset_from"] = f"{source.model_name}@{int(model.iter)}"
+                _restart(model)
+            elif "rng" in model.extra:  # a resumed run (a model fresh from --pretrained has none)
                 restore_torch_rng(dict(model.extra["rng"]), device)
         if run.consent is not None:
             model.extra["consent"] = str(run.consent)
@@ -194,6 +197,7 @@ class SaehdEngine:
             model.extra["reset_from"] = f"{pre.label}@{int(model.iter)}"
             info(f"--pretrained: new model {target.model_name} in {model_dir} from {pre.label} (iteration "
                  f"{int(model.iter)}) at iteration 0; {pre.path} is only read")
+            _restart(model)
             return target, model
 
     @staticmethod
@@ -201,11 +205,10 @@ class SaehdEngine:
         """The model a reset run writes: `--name` when it names a new model, else `<source> reset`."""
         from neuface.train.model_folder import ModelRef, dfl_model_name
 
-        base = source.name if run.name is None or dfl_model_name(run.name) == source.name else None
-        name = dfl_model_name(run.name) if base is None else f"{base} reset"
-        target = ModelRef(Path(model_dir), name)
+        same = run.name is None or dfl_model_name(run.name) == source.name
+        target = ModelRef(Path(model_dir), f"{source.name} reset" if same else dfl_model_name(run.name))
         if target.exists():
-            raise UsageError(f"{target.data_file}: already exists; continue it with --name {name!r} "
+            raise UsageError(f"{target.data_file}: already exists; continue it with --name {target.name!r} "
                              "(without --reset-iter)")
         return target
 
@@ -216,8 +219,7 @@ class SaehdEngine:
         ddp.broadcast_parameters(dist, [seed])  # one data stream: every rank slices the same global batch
         model.extra["seed"] = int(seed.item())
         tensors = [p for _, part in model.weight_parts() for p in part.parameters()]
-        for _, opt in model.optimizer_parts():
-            tensors += [t for slot in opt.state.values() for t in slot]
+        tensors += [t for _, opt in model.optimizer_parts() for slot in opt.state.values() for t in slot]
         ddp.broadcast_parameters(dist, tensors)
         for _, opt in model.optimizer_parts():
             params = [v.param for v in opt.variables]
@@ -264,27 +266,8 @@ class SaehdEngine:
         return int(self.model.iter)
 
     @property
-    def loss_history(self) -> list[list[float]]:
-        return self.model.loss_history
-
-    @property
-    def seed(self) -> int:
-        return int(self.model.extra["seed"])
-
-    @property
-    def model_id(self) -> str:
-        return self.ref.model_name
-
-    @property
-    def model_dir(self) -> Path:
-        return Path(self.ref.folder)
-
-    @property
     def history_dir(self) -> Path:
-        return self.model_dir / f"{self.ref.model_name}_history"
-
-    def set_fingerprint(self, src: Any, dst: Any) -> None:
-        self.model.extra["faceset_fingerprints"] = {"src": fingerprint(src), "dst": fingerprint(dst)}
+        return Path(self.ref.folder) / f"{self.ref.model_name}_history"
 
     # ---- work -------------------------------------------------------------------------------------
     def step(self) -> tuple[float, float]:
@@ -304,29 +287,26 @@ class SaehdEngine:
         self._compile_pending = False
         return result
 
+    @torch.no_grad()
     def preview(self) -> None:
-        """preview.png + loss.png always; `<iter>.png` only with DFL's write_preview_history option."""
+        """The columns of PREVIEW_COLUMNS on `preview_faces`: preview.png + loss.png always, `<iter>.png` only
+        with DFL's write_preview_history option."""
         from neuface.provenance import synthetic_media_text
+        from neuface.runtime import autocast
         from neuface.training.preview import face_grid, write_previews
 
-        grid = face_grid(self._preview_columns(self.preview_batch), PREVIEW_COLUMNS,
-                         caption=f"{self.model_id}  iter {self.iteration}")
-        write_previews(self.history_dir, self.iteration, grid, self.loss_history,
-                       keep_history=bool(self.options.get("write_preview_history")),
-                       provenance=synthetic_media_text(str(self.model_id), self.iteration, "training preview"))
-
-    @torch.no_grad()
-    def _preview_columns(self, batch: dict[str, Any]) -> list[np.ndarray]:
-        """Columns src, src rec, dst, dst rec, swapped (B,3,H,W float) on un-augmented faces."""
-        from neuface.runtime import autocast
-
-        s, d = batch["src"]["target"], batch["dst"]["target"]
+        s, d = self.preview_faces
         n = min(len(s), len(d))
         s, d = s[:n], d[:n]
         with autocast(self.device, self.trainer.precision):
             out = self.model.net(s, d, swap=True)
         cols = [s, out.pred_src_src, d, out.pred_dst_dst, out.pred_src_dst]
-        return [c.float().clamp(0, 1).cpu().numpy() for c in cols]
+        name, it = self.ref.model_name, self.iteration
+        grid = face_grid([c.float().clamp(0, 1).cpu().numpy() for c in cols], PREVIEW_COLUMNS,
+                         caption=f"{name}  iter {it}")
+        write_previews(self.history_dir, it, grid, self.model.loss_history,
+                       keep_history=bool(self.options.get("write_preview_history")),
+                       provenance=synthetic_media_text(str(name), it, "training preview"))
 
     def save(self) -> None:
         from neuface.train.model_folder import save_model

@@ -12,10 +12,8 @@ Everything is read through the restricted unpickler (a data.dat that names any o
 refused) and written atomically; all temp files are complete before the first rename, so a crash
 never leaves a half-written file or a set mixing a new data.dat with old weights' iteration.
 
-neuface-only state lives under the extra top-level data.dat key `"neuface"` (DFL reads only its own
-keys and ignores it): a dict of plain values, e.g. `lr` (only when not DFL's 5e-5), `seed`,
-`faceset_fingerprints` ({"src": ..., "dst": ...}), `consent`, `neuface_version`. DFL drops it when DFL
-itself re-saves the model.
+neuface-only state lives under the extra top-level data.dat key `"neuface"`: a dict of plain values (the
+keys SAEHD keeps: `neuface.train.engine`). DFL reads only its own keys and drops it when it re-saves the model.
 """
 
 from __future__ import annotations
@@ -23,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +96,8 @@ class ModelRef:
         if not self.folder.is_dir():
             return []
         prefix = f"{self.model_name}_"
-        keep = [p for p in self.folder.iterdir() if p.is_file() and p.name.startswith(prefix)
-                and (p.suffix == ".npy" or p.name in (self.data_file.name, self.summary_file.name))]
-        return sorted(keep)
+        return sorted(p for p in self.folder.iterdir() if p.is_file() and p.name.startswith(prefix)
+                      and (p.suffix == ".npy" or p.name in (self.data_file.name, self.summary_file.name)))
 
 
 def xseg_ref(model_dir: Path) -> ModelRef:
@@ -114,47 +113,44 @@ def dfl_model_name(name: str) -> str:
     return clean
 
 
-def list_models(model_dir: Path, model_class: str = MODEL_CLASS) -> list[ModelRef]:
-    """Models in a folder (those with a `<name>_<class>_data.dat`), most recently saved first."""
-    suffix = f"_{model_class}_data.dat"
+def list_models(model_dir: Path) -> list[ModelRef]:
+    """SAEHD models in a folder (those with a `<name>_SAEHD_data.dat`), most recently saved first."""
+    suffix = f"_{MODEL_CLASS}_data.dat"
     if not Path(model_dir).is_dir():
         return []
-    found = [p for p in Path(model_dir).iterdir()
-             if p.is_file() and p.name.endswith(suffix) and len(p.name) > len(suffix)]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [ModelRef(Path(model_dir), p.name[: -len(suffix)], model_class) for p in found]
+    found = sorted((p for p in Path(model_dir).iterdir()
+                    if p.is_file() and p.name.endswith(suffix) and len(p.name) > len(suffix)),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    return [ModelRef(Path(model_dir), p.name[: -len(suffix)]) for p in found]
 
 
-def current_model(model_dir: Path, name: str | None = None, model_class: str = MODEL_CLASS) -> ModelRef | None:
+def current_model(model_dir: Path, name: str | None = None) -> ModelRef | None:
     """The model `train` continues: the named one, else the most recently saved (DFL's silent start); None when
     there is none (train creates it)."""
-    models = list_models(model_dir, model_class)
+    models = list_models(model_dir)
     if name is None:
         return models[0] if models else None
     return next((r for r in models if r.name in (name, dfl_model_name(name))), None)
 
 
-def find_model(model_dir: Path, name: str | None = None, model_class: str = MODEL_CLASS) -> ModelRef:
+def find_model(model_dir: Path, name: str | None = None) -> ModelRef:
     """`current_model` that must exist: the error names what was looked for and what is there."""
-    ref = current_model(model_dir, name, model_class)
+    ref = current_model(model_dir, name)
     if ref is not None:
         return ref
     if name is None:
-        raise UsageError(f"{model_dir}: no {model_class} model found (expected *_{model_class}_data.dat)")
-    known = ", ".join(r.name for r in list_models(model_dir, model_class)) or "none"
-    raise UsageError(f"{model_dir}: no {model_class} model named {name!r} (found: {known})")
+        raise UsageError(f"{model_dir}: no {MODEL_CLASS} model found (expected *_{MODEL_CLASS}_data.dat)")
+    known = ", ".join(r.name for r in list_models(model_dir)) or "none"
+    raise UsageError(f"{model_dir}: no {MODEL_CLASS} model named {name!r} (found: {known})")
 
 
 def create_model(model_dir: Path, name: str, options: SAEHDOptions, device: torch.device | str = "cpu",
                  lr: float = LEARNING_RATE) -> tuple[ModelRef, SAEHDModel]:
     """A new, freshly initialised model; nothing is written until `save_model`."""
     ref = ModelRef(Path(model_dir), dfl_model_name(name))
-    if ref.exists() or any(ref.model_files()):
+    if ref.model_files():  # data.dat or any other file of that name
         raise UsageError(f"{ref.data_file}: a model named {ref.name!r} already exists")
-    model = build_model(options, device, lr)
-    if lr != LEARNING_RATE:
-        model.extra["lr"] = float(lr)
-    return ref, model
+    return ref, build_model(options, device, lr)
 
 
 # ---- loading ------------------------------------------------------------------------------------
@@ -205,35 +201,28 @@ def check_data_dat(data: Any, path: Path | str) -> dict[str, Any]:
         data["loss_history"] = [[float(x) for x in row] for row in history]
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(f"{path}: 'loss_history' must be a list of lists of numbers") from exc
-    extra = data.get(EXTRA_KEY, {})
-    if not isinstance(extra, dict):
+    if not isinstance(data.get(EXTRA_KEY, {}), dict):
         raise ModelFormatError(f"{path}: '{EXTRA_KEY}' must be a dict")
     return data
 
 
-def _read_weights(files: ModelFiles, part: str) -> dict[str, np.ndarray] | None:
-    blob = files.read(f"{part}.npy")
-    if blob is None:
-        return None
+def _load_part(files: ModelFiles, part: str, load: Callable[[dict[str, np.ndarray], str], object],
+               fresh: str = "") -> None:
+    """`load(weights, where)` from `<part>.npy`. Missing, a network part is an error; an optional file
+    (optimizer, GAN: `fresh` names it) warns and starts fresh, as DFL re-initialises it."""
     where = files.where(f"{part}.npy")
-    return check_weight_dict(read_pickle_bytes(blob, where), where)
-
-
-def _load_optional(files: ModelFiles, part: str, what: str, load: Any) -> bool:
-    """Load an optional file (optimizer, GAN): missing -> fresh state with a warning, as DFL re-initialises."""
-    d = _read_weights(files, part)
-    if d is None:
-        warn(f"{Path(files.where(f'{part}.npy')).name} not found: {what} starts fresh")
-        return False
-    load(d, files.where(f"{part}.npy"))
-    return True
+    blob = files.read(f"{part}.npy")
+    if blob is not None:
+        load(check_weight_dict(read_pickle_bytes(blob, where), where), where)
+    elif fresh:
+        warn(f"{Path(where).name} not found: {fresh} starts fresh")
+    else:
+        raise ModelFormatError(f"{where}: missing weights file for part {part!r}")
 
 
 def load_model(ref: ModelRef, device: torch.device | str = "cpu", training: bool = True) -> SAEHDModel:
     """Load a DFL (or neuface) SAEHD model folder. Network weights are required and matched strictly;
     optimizer/GAN files are loaded when present (`training`), else start fresh like DFL."""
-    if not ref.data_file.is_file():
-        raise UsageError(f"{ref.data_file}: model {ref.name!r} not found")
     return load_model_files(ModelFiles(ref), device, training)
 
 
@@ -241,7 +230,7 @@ def load_model_files(files: ModelFiles, device: torch.device | str = "cpu", trai
     """`load_model` over any `ModelFiles` (a folder, a zip read in place)."""
     blob = files.read("data.dat")
     if blob is None:
-        raise UsageError(f"{files.where('data.dat')}: model {files.model_name!r} not found")
+        raise UsageError(f"{files.where('data.dat')}: model {files.ref.name!r} not found")
     data = check_data_dat(read_pickle_bytes(blob, files.where("data.dat"), "data.dat"), files.where("data.dat"))
     options, ignored = SAEHDOptions.from_dfl(data.get("options", {}))
     if ignored:
@@ -251,19 +240,15 @@ def load_model_files(files: ModelFiles, device: torch.device | str = "cpu", trai
     lr = float(extra.get("lr", LEARNING_RATE))
     model = build_model(options, device, lr)
     for part, module in model.net.parts():
-        d = _read_weights(files, part)
-        if d is None:
-            raise ModelFormatError(f"{files.where(f'{part}.npy')}: missing weights file for part {part!r}")
-        load_dfl_into(module, part, d, files.where(f"{part}.npy"))
+        _load_part(files, part, partial(load_dfl_into, module, part))
     if training:
         for part, opt in model.optimizer_parts():
-            _load_optional(files, part, "optimizer state", opt.load_dfl)
+            _load_part(files, part, opt.load_dfl, "optimizer state")
         if model.gan is not None:
-            _load_optional(files, "GAN", "GAN discriminator",
-                           lambda d, p: load_dfl_into(model.gan, GAN_SCOPE, d, p))
+            _load_part(files, "GAN", partial(load_dfl_into, model.gan, GAN_SCOPE), "GAN discriminator")
         if model.code_discriminator is not None:
-            _load_optional(files, "code_discriminator", "true-face discriminator",
-                           lambda d, p: load_dfl_into(model.code_discriminator, CODE_DISCRIMINATOR_SCOPE, d, p))
+            _load_part(files, "code_discriminator", partial(load_dfl_into, model.code_discriminator,
+                                                            CODE_DISCRIMINATOR_SCOPE), "true-face discriminator")
     model.iter = int(data.get("iter", 0))
     model.loss_history = data["loss_history"]
     model.sample_for_preview = data.get("sample_for_preview")
@@ -275,24 +260,21 @@ def load_model_files(files: ModelFiles, device: torch.device | str = "cpu", trai
 # ---- saving -------------------------------------------------------------------------------------
 def _check_plain(value: Any, where: str) -> None:
     """neuface extras must be plain values DFL's Python 3.6 can unpickle without our code."""
-    if isinstance(value, _PLAIN):
-        return
     if isinstance(value, list | tuple):
         for i, v in enumerate(value):
             _check_plain(v, f"{where}[{i}]")
-        return
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise UsageError(f"{where}: key {k!r} is not a string")
             _check_plain(v, f"{where}.{k}")
-        return
-    raise UsageError(f"{where}: {type(value).__name__} cannot be stored in data.dat (plain values only)")
+    elif not isinstance(value, _PLAIN):
+        raise UsageError(f"{where}: {type(value).__name__} cannot be stored in data.dat (plain values only)")
 
 
 def data_dat_dict(model: SAEHDModel) -> dict[str, Any]:
     """data.dat's content: DFL's keys first (in DFL's order), then neuface's extra key."""
-    extra = dict(model.extra)
+    extra = {k: v for k, v in model.extra.items() if k != "lr"}  # the rate the optimizer runs at now
     if model.lr != LEARNING_RATE:
         extra["lr"] = float(model.lr)
     _check_plain(extra, EXTRA_KEY)
@@ -317,14 +299,13 @@ def model_summary(ref: ModelRef, model: SAEHDModel, devices: list[DeviceRow] | N
 
 def save_model(ref: ModelRef, model: SAEHDModel, devices: list[DeviceRow] | None = None) -> list[Path]:
     """Write every file of the model atomically (temp files first, then all renames). Returns the paths."""
-    payloads: list[tuple[Path, bytes]] = []
-    for part, module in model.weight_parts():
-        scope = {"GAN": GAN_SCOPE, "code_discriminator": CODE_DISCRIMINATOR_SCOPE}.get(part, part)
-        payloads.append((ref.weights_file(part), encode_weight_dict(module_to_dfl(module, scope))))
-    for part, opt in model.optimizer_parts():
-        payloads.append((ref.weights_file(part), encode_weight_dict(opt.state_to_dfl())))
-    payloads.append((ref.data_file, dumps_compat(data_dat_dict(model), protocol=DATA_PROTOCOL)))
-    payloads.append((ref.summary_file, model_summary(ref, model, devices).encode("utf-8")))
+    scopes = {"GAN": GAN_SCOPE, "code_discriminator": CODE_DISCRIMINATOR_SCOPE}
+    payloads = [(ref.weights_file(part), encode_weight_dict(module_to_dfl(module, scopes.get(part, part))))
+                for part, module in model.weight_parts()]
+    payloads += [(ref.weights_file(part), encode_weight_dict(opt.state_to_dfl()))
+                 for part, opt in model.optimizer_parts()]
+    payloads += [(ref.data_file, dumps_compat(data_dat_dict(model), protocol=DATA_PROTOCOL)),
+                 (ref.summary_file, model_summary(ref, model, devices).encode("utf-8"))]
     ref.folder.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:  # contexts exit (rename) only after every temp file is complete
         for path, blob in payloads:

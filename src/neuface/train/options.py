@@ -121,12 +121,7 @@ class SAEHDOptions:
             autobackup_hour=max(0, min(24, int(self.autobackup_hour))),
             target_iter=max(0, int(self.target_iter)),
             batch_size=max(1, int(self.batch_size)),
-            masked_training=bool(self.masked_training), eyes_mouth_prio=bool(self.eyes_mouth_prio),
-            uniform_yaw=bool(self.uniform_yaw), blur_out_mask=bool(self.blur_out_mask),
-            adabelief=bool(self.adabelief), random_warp=bool(self.random_warp), clipgrad=bool(self.clipgrad),
-            pretrain=bool(self.pretrain), models_opt_on_gpu=bool(self.models_opt_on_gpu),
-            write_preview_history=bool(self.write_preview_history),
-            random_src_flip=bool(self.random_src_flip), random_dst_flip=bool(self.random_dst_flip),
+            **{f.name: bool(getattr(self, f.name)) for f in fields(self) if f.type == "bool"},  # the switches
         )
 
     @classmethod
@@ -157,10 +152,7 @@ class SAEHDOptions:
     def from_dfl(cls, d: dict[str, Any]) -> tuple[SAEHDOptions, list[str]]:
         """Options from a data.dat dict; missing keys take DFL's defaults. Returns (options, ignored keys)."""
         known = set(cls.keys())
-        values: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in known:
-                values[key] = value.item() if isinstance(value, np.generic) else value
+        values = {k: v.item() if isinstance(v, np.generic) else v for k, v in d.items() if k in known}
         ignored = [k for k in d if k not in known]
         if "d_dims" in values and "d_mask_dims" not in values:
             values["d_mask_dims"] = _even(int(values["d_dims"]) // 3)
@@ -221,12 +213,13 @@ def _dfl_default(key: str) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _model(key: str, help: str | None = None, flag: bool = False, **spec: Any) -> Any:  # noqa: A002
+def _model(key: str, help: str | None = None, **spec: Any) -> Any:  # noqa: A002
     """A SAEHD option as a flag: None (keep the model's stored value, or DFL's default for a new model),
-    with that default in the help."""
-    flags = f"--{key.replace('_', '-')}/--no-{key.replace('_', '-')}" if flag else ()
+    with that default in the help; an on/off pair for a bool, in its architecture or training panel."""
+    flag = key.replace("_", "-")
+    flags = f"--{flag}/--no-{flag}" if isinstance(getattr(SAEHDOptions, key), bool) else ()
     spec.setdefault("default_text", _dfl_default(key))
-    return option(None, help=help, flags=flags, **spec)
+    return option(None, help=help, flags=flags, panel=_ARCH if key in ARCHITECTURE_KEYS else _TRAIN, **spec)
 
 
 @dataclass(frozen=True)
@@ -240,40 +233,37 @@ class TrainOptions(StageOptions):
                        "--batch-size, --pretrain, --seed, --target-iter and the XSeg options).")
     name: str | None = option(None, panel=_RUN, help="Model name (DFL's <name>_SAEHD). Default: the most recently "
                               "saved SAEHD model in workspace/model, else 'new'.")
-    archi: str | None = _model("archi", "df|liae[-udtc].", panel=_ARCH)
-    resolution: int | None = _model("resolution", "Face resolution, 64..640 (multiple of 16, or 32 for -d).",
-                                    panel=_ARCH)
-    face_type: str | None = _model("face_type", f"{'|'.join(MODEL_CODES)} or DFL's full names.", panel=_ARCH,
+    archi: str | None = _model("archi", "df|liae[-udtc].")
+    resolution: int | None = _model("resolution", "Face resolution, 64..640 (multiple of 16, or 32 for -d).")
+    face_type: str | None = _model("face_type", f"{'|'.join(MODEL_CODES)} or DFL's full names.",
                                    default_text=DEFAULT_FACE_TYPE.short_name)
-    ae_dims: int | None = _model("ae_dims", panel=_ARCH)
-    e_dims: int | None = _model("e_dims", panel=_ARCH)
-    d_dims: int | None = _model("d_dims", panel=_ARCH)
-    d_mask_dims: int | None = _model("d_mask_dims", panel=_ARCH, default_text="d_dims/3, even")
-    batch_size: int | None = _model("batch_size", "Global batch (split over GPUs).", panel=_TRAIN,
-                                    default_text="4 on CPU, else 8")
-    masked_training: bool | None = _model("masked_training", flag=True, panel=_TRAIN)
-    eyes_mouth_prio: bool | None = _model("eyes_mouth_prio", flag=True, panel=_TRAIN)
-    uniform_yaw: bool | None = _model("uniform_yaw", flag=True, panel=_TRAIN)
-    blur_out_mask: bool | None = _model("blur_out_mask", flag=True, panel=_TRAIN)
-    random_warp: bool | None = _model("random_warp", flag=True, panel=_TRAIN)
-    random_src_flip: bool | None = _model("random_src_flip", flag=True, panel=_TRAIN)
-    random_dst_flip: bool | None = _model("random_dst_flip", flag=True, panel=_TRAIN)
+    ae_dims: int | None = _model("ae_dims")
+    e_dims: int | None = _model("e_dims")
+    d_dims: int | None = _model("d_dims")
+    d_mask_dims: int | None = _model("d_mask_dims", default_text="d_dims/3, even")
+    batch_size: int | None = _model("batch_size", "Global batch (split over GPUs).", default_text="4 on CPU, else 8")
+    masked_training: bool | None = _model("masked_training")
+    eyes_mouth_prio: bool | None = _model("eyes_mouth_prio")
+    uniform_yaw: bool | None = _model("uniform_yaw")
+    blur_out_mask: bool | None = _model("blur_out_mask")
+    random_warp: bool | None = _model("random_warp")
+    random_src_flip: bool | None = _model("random_src_flip")
+    random_dst_flip: bool | None = _model("random_dst_flip")
     lr: float | None = option(None, help="Learning rate.", default_text=f"{LEARNING_RATE:g}", panel=_TRAIN)
-    lr_dropout: str | None = _model("lr_dropout", f"{'|'.join(LR_DROPOUT)}.", panel=_TRAIN)
-    clipgrad: bool | None = _model("clipgrad", flag=True, panel=_TRAIN)
-    gan_power: float | None = _model("gan_power", "0..5.", panel=_TRAIN)
-    gan_patch_size: int | None = _model("gan_patch_size", panel=_TRAIN, default_text="resolution/8")
-    gan_dims: int | None = _model("gan_dims", panel=_TRAIN)
-    true_face_power: float | None = _model("true_face_power", "df only, 0..1.", panel=_TRAIN)
-    face_style_power: float | None = _model("face_style_power", "0..100.", panel=_TRAIN)
-    bg_style_power: float | None = _model("bg_style_power", "0..100.", panel=_TRAIN)
-    ct_mode: str | None = _model("ct_mode", f"{'|'.join(CT_MODES)}.", panel=_TRAIN)
-    random_hsv_power: float | None = _model("random_hsv_power", "0..0.3.", panel=_TRAIN)
-    adabelief: bool | None = _model("adabelief", flag=True, panel=_TRAIN)
-    pretrain: bool | None = _model("pretrain", flag=True, panel=_TRAIN)
-    write_preview_history: bool | None = _model("write_preview_history", flag=True, panel=_TRAIN)
-    autobackup_hour: int | None = _model("autobackup_hour", "Backup every N hours of training, 0 = off.",
-                                         panel=_TRAIN)
+    lr_dropout: str | None = _model("lr_dropout", f"{'|'.join(LR_DROPOUT)}.")
+    clipgrad: bool | None = _model("clipgrad")
+    gan_power: float | None = _model("gan_power", "0..5.")
+    gan_patch_size: int | None = _model("gan_patch_size", default_text="resolution/8")
+    gan_dims: int | None = _model("gan_dims")
+    true_face_power: float | None = _model("true_face_power", "df only, 0..1.")
+    face_style_power: float | None = _model("face_style_power", "0..100.")
+    bg_style_power: float | None = _model("bg_style_power", "0..100.")
+    ct_mode: str | None = _model("ct_mode", f"{'|'.join(CT_MODES)}.")
+    random_hsv_power: float | None = _model("random_hsv_power", "0..0.3.")
+    adabelief: bool | None = _model("adabelief")
+    pretrain: bool | None = _model("pretrain")
+    write_preview_history: bool | None = _model("write_preview_history")
+    autobackup_hour: int | None = _model("autobackup_hour", "Backup every N hours of training, 0 = off.")
     seed: int | None = option(None, help="Random seed of a new model (data order, init).", default_text="random",
                               panel=_TRAIN)
     backup_every: int = option(0, help="Backup + verified .dfm every N iterations (0 = off).", panel=_RUN)

@@ -107,16 +107,17 @@ class SAEHDTrainer:
         pss, pssm = out.pred_src_src.float(), out.pred_src_srcm.float()
         pdd, pddm = out.pred_dst_dst.float(), out.pred_dst_dstm.float()
         srcm_blur = mask_blur(b.target_srcm, res)
-        dstm_blur = mask_blur(b.target_dstm, res)
-        src = reconstruction_loss(b.target_src, b.target_srcm, b.target_srcm_em, pss, pssm, res,
-                                  o.masked_training, o.eyes_mouth_prio, srcm_blur)
-        dst = reconstruction_loss(b.target_dst, b.target_dstm, b.target_dstm_em, pdd, pddm, res,
-                                  o.masked_training, o.eyes_mouth_prio, dstm_blur)
-        src_loss, dst_loss = src.total, dst.total
+        src_loss = reconstruction_loss(b.target_src, b.target_srcm, b.target_srcm_em, pss, pssm, res,
+                                       o.masked_training, o.eyes_mouth_prio, srcm_blur).total
+        dst_loss = reconstruction_loss(b.target_dst, b.target_dstm, b.target_dstm_em, pdd, pddm, res,
+                                       o.masked_training, o.eyes_mouth_prio, mask_blur(b.target_dstm, res)).total
         if face_style != 0:
             with self._autocast():
-                swap_code = self._swap_code(out).detach()
-                psd_ng, psdm_ng = self._decode_src(swap_code)
+                code = out.dst_code
+                if net.is_liae:  # DFL's swap code: dst's inter_AB code in both halves
+                    ab = code[:, code.shape[1] // 2:]
+                    code = torch.cat([ab, ab], 1)
+                psd_ng, psdm_ng = (net.decoder if net.is_liae else net.decoder_src)(code.detach())
             target = psd_ng.float() * psdm_ng.float().detach()
             style = (pdd * pddm).detach()
             src_loss = src_loss + style_loss(target, style, res // 8, 10000 * face_style)
@@ -143,17 +144,6 @@ class SAEHDTrainer:
                 g_loss = g_loss + 1e-6 * tv_mse(pss)
                 g_loss = g_loss + 0.02 * (pss * anti - b.target_src * anti).square().mean(dim=(1, 2, 3))
         return g_loss, src_loss, dst_loss
-
-    def _swap_code(self, out: SAEHDOutputs) -> torch.Tensor:
-        if self.model.net.is_liae:
-            half = out.dst_code.shape[1] // 2
-            ab = out.dst_code[:, half:]
-            return torch.cat([ab, ab], 1)
-        return out.dst_code
-
-    def _decode_src(self, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.model.net
-        return net.decoder(code) if net.is_liae else net.decoder_src(code)
 
     # ---- discriminator passes (separate runs in DFL, after the generator update) -----------------
     def code_discriminator_step(self, b: SAEHDBatch) -> None:

@@ -1,7 +1,8 @@
 """The engine protocol: what a trainer gives the shared loop (`neuface.training.loop.run_loop`).
 
 An engine is one open model that draws its own batches; the loop asks it to step, save, preview and back up,
-and reads its iteration. SAEHD's is `neuface.train.engine.SaehdEngine`, XSeg's `neuface.xseg.train.XSegEngine`.
+and reads its iteration. SAEHD's is `neuface.train.engine.SaehdEngine`, XSeg's `neuface.xseg.train.XSegEngine`
+(which subclasses the protocol for its defaults: one process, no backups).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class TrainingEngine(Protocol):
 
     def should_stop(self, signalled: bool) -> bool:
         """Stop now? `signalled`: this process got SIGINT/SIGTERM (under torchrun: true if any rank did)."""
+        return signalled
 
     def step(self) -> Sequence[float]:
         """One training step on the engine's next batch; returns its losses."""
@@ -41,3 +43,4 @@ class TrainingEngine(Protocol):
 
     def backup(self) -> Path | None:
         """Back up the saved files; returns the backup folder, None for a model that keeps no backups."""
+        return None

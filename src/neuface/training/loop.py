@@ -71,21 +71,18 @@ def run_loop(engine: TrainingEngine, plan: LoopPlan) -> LoopEnd:
 
             at_target = bool(target) and it >= target
             at_backup = bool(plan.backup_every) and it % plan.backup_every == 0
-            at_limit = plan.max_iters is not None and done >= plan.max_iters
+            at_end = at_target or (plan.max_iters is not None and done >= plan.max_iters)
             if writer:
-                if done == 1 or save_timer.due() or at_backup or at_target or at_limit:
+                if done == 1 or at_end or save_timer.due() or at_backup:
                     engine.save()
-                    if autobackup.due():
-                        at_backup = True
+                    at_backup = autobackup.due() or at_backup  # the clock is checked at every save
                 if at_backup or at_target:
                     _backup(engine, progress)
-                if done == 1 or preview_timer.due() or at_backup or at_target or at_limit:
+                if done == 1 or at_end or preview_timer.due() or at_backup:
                     _preview(engine)
-            if at_target:
-                if writer:
+                if at_target:
                     progress.console.print(f"reached the target iteration {target}")
-                break
-            if at_limit:
+            if at_end:
                 break
     if stop:
         if writer:

@@ -26,24 +26,24 @@ def _bgr_u8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
+def _text(img: np.ndarray, text: str, org: tuple[int, int], color: tuple[int, int, int] = (230, 230, 230),
+          scale: float = 0.45) -> None:
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, 1, cv2.LINE_AA)
+
+
 def face_grid(columns: Sequence[np.ndarray], titles: Sequence[str], caption: str = "") -> np.ndarray:
-    """Stack per-column batches (each (B,3,H,W) float) into rows of samples, with a header row of titles."""
-    rows = []
-    batch = columns[0].shape[0]
-    for b in range(batch):
-        rows.append(np.concatenate([_bgr_u8(col[b]) for col in columns], axis=1))
-    grid = np.concatenate(rows, axis=0)
+    """Stack per-column batches ((B,3,H,W) or (B,1,H,W) float) into rows of samples under a header row of titles."""
+    grid = np.concatenate([np.concatenate([_bgr_u8(col[b]) for col in columns], axis=1)
+                           for b in range(columns[0].shape[0])])
     w = grid.shape[1]
-    cell = w // len(columns)
     header = np.full((24, w, 3), 32, np.uint8)
     for i, title in enumerate(titles[: len(columns)]):
-        cv2.putText(header, title, (i * cell + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
-    out = np.concatenate([header, grid], axis=0)
-    if caption:
-        foot = np.full((22, w, 3), 32, np.uint8)
-        cv2.putText(foot, caption, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
-        out = np.concatenate([out, foot], axis=0)
-    return out
+        _text(header, title, (i * (w // len(columns)) + 4, 17))
+    if not caption:
+        return np.concatenate([header, grid])
+    foot = np.full((22, w, 3), 32, np.uint8)
+    _text(foot, caption, (4, 16))
+    return np.concatenate([header, grid, foot])
 
 
 def loss_curve(history: Sequence[Sequence[float]], width: int = 640, height: int = 240,
@@ -53,8 +53,6 @@ def loss_curve(history: Sequence[Sequence[float]], width: int = 640, height: int
     if not history:
         return img
     data = np.asarray(history, np.float64)
-    if data.ndim == 1:
-        data = data[:, None]
     n = len(data)
     bins = min(n, width - 20)
     edges = np.linspace(0, n, bins + 1).astype(int)
@@ -69,11 +67,8 @@ def loss_curve(history: Sequence[Sequence[float]], width: int = 640, height: int
         ys = bottom - (curves[:, c] - lo) / (hi - lo) * (bottom - top)
         pts = np.stack([xs, np.nan_to_num(ys, nan=bottom)], -1).astype(np.int32)
         cv2.polylines(img, [pts], False, colors[c % 3], 1, cv2.LINE_AA)
-        label = labels[c] if c < len(labels) else str(c)
-        cv2.putText(img, f"{label} {curves[-1, c]:.4f}", (left + 150 * c, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    colors[c % 3], 1, cv2.LINE_AA)
-    cv2.putText(img, f"{n} it  [{lo:.4f}, {hi:.4f}]", (width - 230, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                (200, 200, 200), 1, cv2.LINE_AA)
+        _text(img, f"{labels[c] if c < len(labels) else c} {curves[-1, c]:.4f}", (left + 150 * c, 14), colors[c % 3])
+    _text(img, f"{n} it  [{lo:.4f}, {hi:.4f}]", (width - 230, 14), (200, 200, 200), 0.4)
     return img
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,8 +42,6 @@ class Scalars:
 
     def close(self) -> None:
         if self.writer is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a log on the way out
                 self.writer.close()
-            except Exception:  # noqa: BLE001, S110 - closing a log on the way out
-                pass
             self.writer = None

@@ -25,9 +25,8 @@ def summary_text(model_name: str, iteration: int, options: Mapping[str, Any],
                  devices: Sequence[DeviceRow] = ()) -> str:
     """The summary DFL writes: `==`-framed lines, widths from the longest key/value, no trailing newline."""
     w_name = max([len(k) for k in options] + [17]) + 1
-    w_value = max([len(str(v)) for v in options.values()] + [len(str(iteration)), len(model_name)]) + 1
-    if devices:
-        w_value = max([len(d.name) + 1 for d in devices] + [w_value])
+    w_value = max([len(str(v)) for v in options.values()] + [len(d.name) for d in devices]
+                  + [len(str(iteration)), len(model_name)]) + 1
     w = w_name + w_value + 2
 
     def row(key: str, value: Any) -> str:

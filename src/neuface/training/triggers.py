@@ -33,8 +33,7 @@ class StopFlag:
         try:
             old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         except ValueError:  # not the main thread: no signal handling
-            yield self
-            return
+            old = {}
         try:
             yield self
         finally:
@@ -64,10 +63,8 @@ class AutobackupClock:
         self.start = time.time()
 
     def due(self) -> bool:
-        if self.hours <= 0:
-            return False
         diff = int((time.time() - self.start) // 3600)
-        if diff > 0 and diff % self.hours == 0:
-            self.start += self.hours * 3600
-            return True
-        return False
+        if self.hours <= 0 or diff <= 0 or diff % self.hours:
+            return False
+        self.start += self.hours * 3600
+        return True

@@ -8,6 +8,7 @@ what it finished; a `faceset.pak` is rewritten once at the end (new pak written,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,12 +77,6 @@ def _prepare(rec: FaceRecord, face_type: str) -> tuple[FaceRecord, FaceMeta, np.
     return rec, meta, face_to_xseg(img, mat), mat, w
 
 
-def _chunks(fs: Faceset, n: int) -> Iterator[list[FaceRecord]]:
-    recs = list(fs)
-    for i in range(0, len(recs), n):
-        yield recs[i:i + n]
-
-
 def apply_masks(aligned_dir: Path, files: XSegFiles, *, face_type: str | None = None, device: str = "auto",
                 precision: str = "auto", batch_size: int = 8, sheet: Path | None = None) -> MaskReport:
     """Compute and store an XSeg mask for every face in `aligned_dir` (folder or faceset.pak)."""
@@ -96,11 +91,10 @@ def apply_masks(aligned_dir: Path, files: XSegFiles, *, face_type: str | None = 
     pending: dict[str, FaceMeta] = {}
     with make_progress("faces") as progress, ThreadPoolExecutor(max_workers=2) as pool:
         task = progress.add_task("masking", total=len(fs), rate="")
-        import time
-
         t0 = time.perf_counter()
-        done = 0
-        for chunk in _chunks(fs, CHUNK):
+        records = list(fs)
+        for start in range(0, len(records), CHUNK):
+            chunk = records[start:start + CHUNK]
             prepared = []
             for rec, fut in [(r, pool.submit(_prepare, r, ft)) for r in chunk]:
                 try:
@@ -120,7 +114,7 @@ def apply_masks(aligned_dir: Path, files: XSegFiles, *, face_type: str | None = 
                 else:
                     fs.update_metas(updates)
                 report.masked += len(updates)
-            done += len(chunk)
+            done = start + len(chunk)
             progress.update(task, advance=len(chunk), rate=f"{done / (time.perf_counter() - t0):.1f} faces/s")
     if pending:
         info(f"writing {fs.root / 'faceset.pak'} with {len(pending)} masks")
@@ -133,23 +127,22 @@ def apply_masks(aligned_dir: Path, files: XSegFiles, *, face_type: str | None = 
 
 def remove_masks(aligned_dir: Path, sheet: Path | None = None) -> MaskReport:
     """Delete every stored `xseg_mask` (DFL's `xseg remove`); faces without one are not rewritten."""
-    fs = Faceset.open(aligned_dir)
-    report = MaskReport(faces=len(fs))
     updates: dict[str, FaceMeta] = {}
-    for rec in fs:
-        try:
-            meta = rec.meta
-        except FacesetFormatError as exc:
-            warn(f"skipped: {exc}")
-            report.skipped.append(rec.name)
-            continue
-        if meta.xseg_mask is not None:
-            new = meta.copy()
-            new.set_xseg_mask(None)
-            updates[rec.name] = new
-    if updates:
-        fs.update_metas(updates)
-    fs.close()
+    with Faceset.open(aligned_dir) as fs:
+        report = MaskReport(faces=len(fs))
+        for rec in fs:
+            try:
+                meta = rec.meta
+            except FacesetFormatError as exc:
+                warn(f"skipped: {exc}")
+                report.skipped.append(rec.name)
+                continue
+            if meta.xseg_mask is not None:
+                new = meta.copy()
+                new.set_xseg_mask(None)
+                updates[rec.name] = new
+        if updates:
+            fs.update_metas(updates)
     report.removed = len(updates)
     if sheet is not None:
         report.sheet_files = write_mask_sheet(aligned_dir, sheet)
@@ -157,8 +150,7 @@ def remove_masks(aligned_dir: Path, sheet: Path | None = None) -> MaskReport:
 
 
 def _sheet_items(aligned_dir: Path) -> Iterator[SheetItem]:
-    fs = Faceset.open(aligned_dir)
-    try:
+    with Faceset.open(aligned_dir) as fs:
         for rec in fs:
             try:
                 meta, img = rec.meta, rec.load_image()
@@ -167,8 +159,6 @@ def _sheet_items(aligned_dir: Path) -> Iterator[SheetItem]:
             mask = meta.get_xseg_mask()
             caption = rec.name if mask is not None else f"{rec.name} (no mask)"
             yield SheetItem(overlay_mask(img, mask), caption)
-    finally:
-        fs.close()
 
 
 def write_mask_sheet(aligned_dir: Path, out: Path) -> list[Path]:

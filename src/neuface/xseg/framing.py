@@ -9,8 +9,6 @@ Polygon labels are rasterised as DFL's `overlay_mask`: points truncated to int, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
@@ -36,14 +34,6 @@ def has_poly_points(seg_ie_polys: object) -> bool:
         return any(len(pts) > 0 for _, pts in load_polys(seg_ie_polys))
     except ValueError:
         return False
-
-
-@dataclass
-class ApplyFrame:
-    """How one aligned image maps to XSeg's input, so its mask can be mapped back."""
-
-    width: int
-    mat: np.ndarray | None  # aligned -> XSeg-framed (width×width), None when the face types match
 
 
 def reframe_matrix(meta_face_type: str, source_landmarks: np.ndarray | None, landmarks: np.ndarray,

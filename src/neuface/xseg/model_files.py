@@ -115,8 +115,7 @@ class XSegFiles:
         """`options['face_type']` of XSeg_data.dat as a DFL short/long name, or None without one."""
         if self.data is None:
             return None
-        opts = parse_data_dat(self.data, self.data_name or DATA_NAME).get("options", {})
-        ft = opts.get("face_type")
+        ft = parse_data_dat(self.data, self.data_name or DATA_NAME).get("options", {}).get("face_type")
         return str(ft) if ft is not None else None
 
 
@@ -142,12 +141,8 @@ def _from_dir(path: Path) -> XSegFiles | None:
         d = path / DATA_NAME
         return XSegFiles(origin=str(path), weights=w.read_bytes(), weights_name=str(w),
                          data=d.read_bytes() if d.is_file() else None, data_name=str(d) if d.is_file() else None)
-    for z in sorted(path.glob("*.zip")):
-        if "xseg" in z.name.lower():
-            found = _from_zip(z)
-            if found is not None:
-                return found
-    return None
+    in_zips = (_from_zip(z) for z in sorted(path.glob("*.zip")) if "xseg" in z.name.lower())
+    return next((found for found in in_zips if found is not None), None)
 
 
 def find_xseg_files(candidates: list[Path]) -> XSegFiles | None:

@@ -34,19 +34,13 @@ def grey(images: np.ndarray) -> np.ndarray:
 
 
 def write_preview(model_dir: Path, iteration: int, images: np.ndarray, labels: np.ndarray, outputs: np.ndarray,
-                  loss_history: Sequence[Sequence[float]], pretrain: bool) -> Path:
+                  loss_history: Sequence[Sequence[float]], pretrain: bool) -> None:
     """`XSeg_history/preview.png` and `loss.png`; images (N,H,W,3), labels/outputs (N,H,W,1), floats in [0, 1]."""
-    def nchw(a: np.ndarray) -> np.ndarray:
-        return np.repeat(a, 3, -1).transpose(0, 3, 1, 2) if a.shape[-1] == 1 else a.transpose(0, 3, 1, 2)
-
-    faces = nchw(images)
+    faces, target, pred = (a.transpose(0, 3, 1, 2) for a in (images, labels, outputs))  # face_grid's layout
     if pretrain:
-        cols, titles = [faces, nchw(labels), nchw(outputs)], ("face", "grey target", "XSeg")
+        cols, titles = [faces, target, pred], ("face", "grey target", "XSeg")
     else:
-        overlay = faces * (0.4 + 0.6 * nchw(outputs)) + nchw(outputs) * np.float32([0, 0.35, 0])[None, :, None, None]
-        cols, titles = [faces, nchw(labels), nchw(outputs), np.clip(overlay, 0, 1)], ("face", "label", "XSeg",
-                                                                                        "overlay")
+        overlay = np.clip(faces * (0.4 + 0.6 * pred) + pred * np.float32([0, 0.35, 0])[None, :, None, None], 0, 1)
+        cols, titles = [faces, target, pred, overlay], ("face", "label", "XSeg", "overlay")
     grid = face_grid(cols, titles, caption=f"{MODEL_NAME}  iter {iteration}")
-    folder = model_dir / HISTORY_DIR
-    write_previews(folder, iteration, grid, loss_history, keep_history=False, labels=("loss",))
-    return folder / "preview.png"
+    write_previews(model_dir / HISTORY_DIR, iteration, grid, loss_history, keep_history=False, labels=("loss",))

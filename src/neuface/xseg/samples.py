@@ -72,8 +72,7 @@ def load_samples(aligned_dirs: Sequence[Path], xseg_face_type: str,
     masked: list[object] = []
     unlabelled: list[object] = []
     for d in aligned_dirs:
-        fs = Faceset.open(d)
-        for rec in fs:
+        for rec in Faceset.open(d):
             label = _label_file(labels_from, rec.name) if labels_from is not None else None
             if label is not None or has_poly_points(rec.meta.seg_ie_polys):
                 labelled.append((rec, label))
@@ -82,21 +81,17 @@ def load_samples(aligned_dirs: Sequence[Path], xseg_face_type: str,
             else:
                 unlabelled.append(rec)
     if pretrain:
-        samples = []
-        for rec in [r for r, _ in labelled] + masked + unlabelled:
-            img = rec.load_image()
-            blank = np.zeros(img.shape[:2], np.float32)
-            fimg, _ = sample_to_xseg(img, blank, rec.meta.face_type, rec.meta.landmarks, xseg_face_type)
-            samples.append(XSegSample(rec.name, fimg, np.zeros(fimg.shape[:2], np.uint8)))
-        return samples
-    if not labelled and masked:
+        labelled += [(rec, None) for rec in masked + unlabelled]
+    elif not labelled and masked:
         info(f"no polygon labels found: training on {len(masked)} faces' stored XSeg masks")
         labelled = [(rec, None) for rec in masked]
     samples: list[XSegSample] = []
     for rec, label in labelled:
         img = rec.load_image()
         shape = img.shape[:2]
-        if isinstance(label, Path):
+        if pretrain:  # an empty mask
+            mask = np.zeros(shape, np.float32)
+        elif isinstance(label, Path):
             mask = _read_label(label, shape)
         elif has_poly_points(rec.meta.seg_ie_polys):
             mask = rasterize_polys(rec.meta.seg_ie_polys, shape)
@@ -136,20 +131,18 @@ class Batcher:
         self.order = [int(i) for i in state.get("order", []) if 0 <= int(i) < len(self.samples)]
         return True
 
-    def _next_index(self) -> int:
-        if not self.order:
-            self.order = list(self.rng.permutation(len(self.samples)))
-        return self.order.pop()
-
     def next(self) -> tuple[np.ndarray, np.ndarray]:
+        def other() -> np.ndarray:
+            return self.samples[int(self.rng.integers(len(self.samples)))].image
+
+        swap = other if len(self.samples) > 1 and not self.pretrain else None  # no labels: no background to swap
         imgs, masks = [], []
         for _ in range(self.batch_size):
-            s = self.samples[self._next_index()]
+            if not self.order:
+                self.order = list(self.rng.permutation(len(self.samples)))
+            s = self.samples[self.order.pop()]
             if self.augment:
-                def other() -> np.ndarray:
-                    return self.samples[int(self.rng.integers(len(self.samples)))].image
-                swap = len(self.samples) > 1 and not self.pretrain  # no labels: no background to swap
-                img, mask = augment_sample(s.image, s.mask.astype(np.float32), self.rng, other if swap else None)
+                img, mask = augment_sample(s.image, s.mask.astype(np.float32), self.rng, swap)
             else:
                 img, mask = s.image.astype(np.float32) / 255.0, s.mask.astype(np.float32)
             imgs.append(img)

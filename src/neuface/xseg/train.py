@@ -28,6 +28,7 @@ from neuface.dfl.facetype import DEFAULT_FACE_TYPE, FaceType
 from neuface.dfl.losses import dssim
 from neuface.dfl.weights import encode_weight_dict, read_pickle_bytes
 from neuface.errors import UsageError
+from neuface.training.engine import TrainingEngine
 from neuface.training.loop import LoopPlan, run_loop
 from neuface.training.rng import restore_torch_rng, torch_rng_state
 from neuface.xseg.model_files import (
@@ -68,22 +69,16 @@ def _load_or_create(model_dir: Path, face_type: str | None, batch_size: int, ini
                     device: torch.device, pretrain: bool | None = None) -> _State:
     net = XSeg()
     wpath, opath, dpath = model_dir / WEIGHTS_NAME, model_dir / OPT_NAME, model_dir / DATA_NAME
-    iteration, history = 0, []
-    options: dict = {}
-    extra: dict = {}
+    data: dict = {}  # the stored data.dat, if any
     if wpath.is_file():
         load_dfl_state(net, read_pickle_bytes(wpath.read_bytes(), wpath), str(wpath))
         if dpath.is_file():
             data = parse_data_dat(dpath.read_bytes(), str(dpath))
-            iteration = int(data.get("iter", 0))
-            options = dict(data.get("options", {}))
-            history = [list(map(float, row)) for row in data.get("loss_history", []) or []]
-            extra = dict(data.get("neuface") or {})
-        stored = options.get("face_type")
+        stored = data.get("options", {}).get("face_type")
         ft = FaceType.model_code(stored or face_type or DEFAULT_FACE_TYPE, "XSeg face type")
         if stored and face_type and FaceType.model_code(face_type, "--face-type") != ft:
             warn(f"{dpath}: model was trained for face type {stored!r}; ignoring --face-type {face_type}")
-        info(f"resuming XSeg model {wpath} at iteration {iteration}")
+        info(f"resuming XSeg model {wpath} at iteration {int(data.get('iter', 0))}")
     elif init_from is not None:
         files = find_xseg_files([init_from])
         if files is None:
@@ -94,16 +89,18 @@ def _load_or_create(model_dir: Path, face_type: str | None, batch_size: int, ini
     else:
         ft = FaceType.model_code(face_type or DEFAULT_FACE_TYPE, "XSeg face type")
         info("training a new XSeg model from scratch")
-    stored_pretrain = bool(options.get("pretrain", False))
-    options = {**options, "face_type": ft, "pretrain": stored_pretrain if pretrain is None else bool(pretrain),
-               "batch_size": int(batch_size)}
+    iteration, options = int(data.get("iter", 0)), dict(data.get("options", {}))
+    if pretrain is None:
+        pretrain = bool(options.get("pretrain", False))
+    options.update(face_type=ft, pretrain=bool(pretrain), batch_size=int(batch_size))
     net = net.to(device).train()
     opt = XSegRMSprop(net)
     if wpath.is_file() and opath.is_file():
         opt.load_dfl(read_pickle_bytes(opath.read_bytes(), opath), str(opath))
     elif wpath.is_file() and iteration > 0:
         warn(f"{opath} missing: optimizer state starts from zero")
-    return _State(net, opt, iteration, options, history, extra)
+    history = [list(map(float, row)) for row in data.get("loss_history") or []]
+    return _State(net, opt, iteration, options, history, dict(data.get("neuface") or {}))
 
 
 def save_model(model_dir: Path, st: _State, device: torch.device | None = None) -> list[Path]:
@@ -118,24 +115,23 @@ def save_model(model_dir: Path, st: _State, device: torch.device | None = None) 
     return files
 
 
-def _apply(opt: XSegRMSprop, per_sample: torch.Tensor, scaler: torch.amp.GradScaler) -> float:
-    """Differentiate the batch sum (DFL's), step through the GradScaler (a plain step when it is disabled)."""
-    scaler.scale(per_sample.sum()).backward()
-    scaler.step(opt)  # unscales; skips the step when a gradient overflowed
-    scaler.update()  # halves on overflow, doubles after growth_interval clean steps
-    return float(per_sample.detach().mean())
-
-
 def train_step(net: XSeg, opt: XSegRMSprop, images: np.ndarray, masks: np.ndarray, device: torch.device,
-               precision: runtime.Precision, scaler: torch.amp.GradScaler) -> float:
-    """One DFL XSeg step; returns the batch-mean loss (what DFL logs)."""
+               precision: runtime.Precision, scaler: torch.amp.GradScaler, pretrain: bool = False) -> float:
+    """One DFL XSeg step; returns the batch-mean loss (what DFL logs). `pretrain`: skips zeroed, the sigmoid
+    output against the grey face (`masks` unused) instead of the mask cross-entropy."""
     x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
-    y = torch.from_numpy(masks).to(device).permute(0, 3, 1, 2)
+    y = torch.from_numpy(grey(images) if pretrain else masks).to(device).permute(0, 3, 1, 2)
     opt.zero_grad()
     with runtime.autocast(device, precision):
-        logits = net(x)
-    per_sample = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none").mean(dim=(1, 2, 3))
-    return _apply(opt, per_sample, scaler)
+        logits = net(x, pretrain=pretrain)
+    if pretrain:
+        per_sample = pretrain_loss(torch.sigmoid(logits.float()), y)
+    else:
+        per_sample = F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none").mean(dim=(1, 2, 3))
+    scaler.scale(per_sample.sum()).backward()  # DFL differentiates the batch sum
+    scaler.step(opt)  # unscales; skips the step when a gradient overflowed (a plain step when disabled)
+    scaler.update()  # halves on overflow, doubles after growth_interval clean steps
+    return float(per_sample.detach().mean())
 
 
 def pretrain_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -146,20 +142,10 @@ def pretrain_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             + 10 * (pred - target).square().mean(dim=(1, 2, 3)))
 
 
-def pretrain_step(net: XSeg, opt: XSegRMSprop, images: np.ndarray, device: torch.device,
-                  precision: runtime.Precision, scaler: torch.amp.GradScaler) -> float:
-    """One pretraining step: skips zeroed, sigmoid output against the grey face."""
-    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
-    y = torch.from_numpy(grey(images)).to(device).permute(0, 3, 1, 2)
-    opt.zero_grad()
-    with runtime.autocast(device, precision):
-        logits = net(x, pretrain=True)
-    return _apply(opt, pretrain_loss(torch.sigmoid(logits.float()), y), scaler)
-
-
-class XSegEngine:
-    """One open XSeg model, a `neuface.training.TrainingEngine`: steps on `batcher`'s batches, previews the
-    first (up to) 4 samples un-augmented. `losses`: this session's; `saved`: the files of the last save."""
+class XSegEngine(TrainingEngine):
+    """One open XSeg model: steps on `batcher`'s batches, previews the first (up to) 4 samples un-augmented and,
+    like DFL's XSeg (no autobackup_hour option), keeps no backups. `losses`: this session's; `saved`: the files
+    of the last save."""
 
     label = "XSeg"
     loss_names = ("xseg",)
@@ -183,16 +169,10 @@ class XSegEngine:
     def history_dir(self) -> Path:
         return self.model_dir / HISTORY_DIR
 
-    def should_stop(self, signalled: bool) -> bool:
-        return signalled
-
     def step(self) -> tuple[float]:
         st = self.st
         imgs, masks = self.batcher.next()
-        if self.pretrain:
-            loss = pretrain_step(st.net, st.opt, imgs, self.device, self.precision, self.scaler)
-        else:
-            loss = train_step(st.net, st.opt, imgs, masks, self.device, self.precision, self.scaler)
+        loss = train_step(st.net, st.opt, imgs, masks, self.device, self.precision, self.scaler, self.pretrain)
         st.iteration += 1
         st.loss_history.append([loss])
         self.losses.append(loss)
@@ -217,10 +197,6 @@ class XSegEngine:
             write_preview(self.model_dir, st.iteration, images, labels, out, st.loss_history, self.pretrain)
         finally:
             st.net.train()
-
-    def backup(self) -> None:
-        """DFL's XSeg keeps no backups (it has no autobackup_hour option)."""
-
 
 def train_xseg(model_dir: Path, aligned_dirs: Sequence[Path], *, iterations: int | None = None,
                target_iter: int = 0, face_type: str | None = None, batch_size: int = 4,
