@@ -16,7 +16,16 @@ import pytest
 from neuface.cli import main
 from neuface.detect import weights as detect_weights
 from neuface.detect.landmarks import AUTO_LANDMARKER, LANDMARKER_CHOICES, create_landmarker, resolve_landmarker
-from neuface.detect.landmarks.boxmap import RETINAFACE_MAP, BoxMap, box_targets, face_frame, fit_boxmap, hog_box
+from neuface.detect.landmarks.boxmap import (
+    PROFILE_RATIO,
+    RETINAFACE_MAP,
+    BoxMap,
+    box_targets,
+    face_axis,
+    face_frame,
+    fit_boxmap,
+    hog_box,
+)
 from neuface.detect.landmarks.quality import (
     alignment_difference,
     eye_corner_distance,
@@ -152,6 +161,55 @@ def test_boxmap_rotated_and_yawed_face_by_hand():
     # side = 10 + 10; centre = (0, 5) + 2 * u + 5 * v = (0, 5) + (0, 2) + (-5, 0)
     assert side == 20 and roll == pytest.approx(math.pi / 2)
     np.testing.assert_allclose(centre, [-5, 7], atol=1e-9)
+
+
+def test_face_axis_turns_from_the_eye_line_to_the_eye_mouth_normal_towards_a_profile():
+    em = np.array([0.0, 10.0])  # mouth straight below the eyes: upright, axis (1, 0) from this line
+    # Frontal and 3/4 (eye distance >= 0.5 of the eye-mouth distance): the eye line exactly, even tilted.
+    tilted = np.array([math.cos(0.3), math.sin(0.3)]) * 6.0
+    np.testing.assert_array_equal(face_axis(tilted, em), tilted / 6.0)
+    # A profile (ratio <= 0.2): the eyes' line is ignored, here pointing 63 degrees down as measured.
+    np.testing.assert_allclose(face_axis(np.array([0.5, 1.0]), em), [1.0, 0.0], atol=1e-12)
+    # Halfway (ratio 0.35): the angle halfway between the eye line (0.3 rad) and the normal (0).
+    half = np.array([math.cos(0.3), math.sin(0.3)]) * 3.5
+    np.testing.assert_allclose(face_axis(half, em), [math.cos(0.15), math.sin(0.15)], atol=1e-12)
+    # The normal turns with the face: eye-mouth line pointing along -x is a face rolled 90 deg clockwise.
+    np.testing.assert_allclose(face_axis(np.array([0.0, 0.5]), np.array([-10.0, 0.0])), [0.0, 1.0], atol=1e-12)
+    assert PROFILE_RATIO == (0.2, 0.5)
+
+
+@needs_weights
+def test_profiles_in_real_footage_get_an_upright_crop_of_the_head(retinaface, real_media):
+    """Hamilton clip, frames 20-70: a man in profile, standing upright, close to the camera (ratio of eye to
+    eye-mouth distance 0.02-0.11). With the eye line as the roll these crops were rotated by up to 68 deg
+    and zoomed onto the hair (crop 0.55 of the detector box); measured now: rotation within 10 deg, crop
+    1.5-1.8 box widths, as the whole_face crop of a frontal face is. Bounds: the head is upright within a
+    few degrees in these frames, so 15 deg; the crop at least 1.2 box widths (whole_face spans more than
+    the face box) and at most 2.2."""
+    import av
+
+    from neuface.dfl.align import get_transform_mat, transform_points
+
+    checked = 0
+    with av.open(str(real_media / "multi_face_hamilton.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i > 70:
+                break
+            if i < 20 or i % 10:
+                continue
+            for face in retinaface.detect(frame.to_ndarray(format="bgr24")):
+                kps, box = face.extra["kps5"], face.rect
+                ratio = np.hypot(*(kps[1] - kps[0])) / np.hypot(*((kps[3] + kps[4] - kps[0] - kps[1]) / 2))
+                if ratio > PROFILE_RATIO[0]:
+                    continue
+                mat = get_transform_mat(face.landmarks, 256, "whole_face")
+                corners = transform_points(np.array([[0, 0], [256, 0], [256, 256], [0, 256]], np.float64), mat,
+                                           invert=True)
+                width = np.linalg.norm(corners[1] - corners[0]) / (box[2] - box[0])
+                assert abs(math.degrees(math.atan2(mat[1, 0], mat[0, 0]))) < 15, f"frame {i}"
+                assert 1.2 < width < 2.2, f"frame {i}: crop {width:.2f} box widths"
+                checked += 1
+    assert checked >= 4
 
 
 def test_fit_boxmap_recovers_its_coefficients():
