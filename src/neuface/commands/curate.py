@@ -35,7 +35,7 @@ def command(
         report = restore_aligned(aligned, trash)
         info(f"restored {report.total} faces to {aligned}")
         return
-    out = opts.json_path or ws.frames_dir(side) / "curate.json"
+    out = opts.verdicts_path(ws.frames_dir(side))
     result = curate_aligned(aligned, trash, out, opts, sheet=opts.sheet, apply=opts.apply)
     summary = ", ".join(f"{n} {r}" for r, n in Counter(result.flagged.values()).most_common()) or "none"
     info(f"{len(result.flagged)} of {len(result.verdicts)} faces flagged ({summary}); verdicts: {out}")

@@ -75,6 +75,10 @@ class CurateOptions(StageOptions):
                                         "255).")
     jobs: int = option(0, min=0, help="Worker processes; 0 = one per core.")
 
+    def verdicts_path(self, frames_dir: Path) -> Path:
+        """Where curate.json goes: `--json`, else beside the side's frames (`data_<side>/curate.json`)."""
+        return self.json_path or frames_dir / "curate.json"
+
     def scored(self) -> dict[str, Any]:
         """The options that decide the verdicts (curate.json's "options")."""
         return {name: getattr(self, name) for name in SCORED}

@@ -341,7 +341,7 @@ class CurateStep(Step):
         from neuface.curate.curator import curate_aligned
 
         assert self.side is not None
-        out = p.json_path or ctx.ws.frames_dir(self.side) / "curate.json"
+        out = p.verdicts_path(ctx.ws.frames_dir(self.side))
         result = curate_aligned(self.aligned(ctx), ctx.ws.aligned_trash_dir(self.side), out, p, sheet=p.sheet,
                                 apply=p.apply)
         return {"faces": len(result.verdicts), "flagged": len(result.flagged),

@@ -79,8 +79,8 @@ def face_axis(eye: np.ndarray, em: np.ndarray) -> np.ndarray:
     fully so at PROFILE_RATIO[0].
     """
     d_eye, d_em = float(np.hypot(*eye)), float(np.hypot(*em))
-    t = 1.0 if d_em == 0 else float(np.clip((d_eye / d_em - PROFILE_RATIO[0]) / np.subtract(*PROFILE_RATIO[::-1]),
-                                            0.0, 1.0))
+    lo, hi = PROFILE_RATIO
+    t = 1.0 if d_em == 0 else min(max((d_eye / d_em - lo) / (hi - lo), 0.0), 1.0)
     if t == 1.0:
         return eye / d_eye if d_eye > 0 else np.array([1.0, 0.0])
     a_em = math.atan2(-em[0], em[1])  # the eye-mouth line turned by -90 degrees: right in an upright face
