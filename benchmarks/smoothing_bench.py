@@ -1,6 +1,6 @@
 """Temporal landmark smoothing (neuface.detect.smoothing) on a real talking head: jitter and lag, per strength.
 
-    python benchmarks/smoothing_bench.py [--video talking_head_d3.mp4] [--backend auto]
+    python benchmarks/smoothing_bench.py [--video talking_head_d3.mp4] [--backend auto] [--still FRAME]
 
 Landmarks come from the detector on every frame of the video (cached in the temp folder, keyed by video
 and backend, so reruns are fast). Measured on the 4 corners of the DFL whole-face crop mapped back into
@@ -10,6 +10,12 @@ the frame (where a merged face is pasted):
   (includes the head's real motion, so no causal filter can halve it on this video);
 - lag: the time shift (frames, sub-frame) that best aligns the smoothed track with the raw one on the
   fastest 1 s.
+
+--still FRAME holds that frame of the video still instead: every frame is the same picture with fresh
+sensor-like noise (Gaussian, sigma 3 of 255) and a JPEG round trip (quality 90), as a static camera films a
+still head. The head's true motion is then zero, so the frame-to-frame motion of the corners is all jitter:
+the issue's "jitter on a still head" measured directly (on a real talking head it also holds the head's
+motion, which no causal filter may remove).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from neuface.detect.smoothing import (
@@ -61,6 +68,49 @@ def video_landmarks(video: Path, backend: str = "auto", max_frames: int = 0) -> 
     return lms, fps
 
 
+def still_frames(frame: np.ndarray, count: int, noise: float = 3.0, quality: int = 90,
+                 seed: int = 0) -> list[np.ndarray]:
+    """`count` BGR copies of `frame`, each with its own Gaussian noise (sigma `noise` of 255) and a JPEG round
+    trip: a still head as a static camera records it."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        noisy = np.clip(frame + rng.normal(0.0, noise, frame.shape), 0, 255).astype(np.uint8)
+        ok, jpg = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        out.append(cv2.imdecode(jpg, cv2.IMREAD_COLOR))
+    return out
+
+
+def still_landmarks(video: Path, frame_index: int, count: int, backend: str = "auto") -> tuple[np.ndarray, float]:
+    """((count,68,2) landmarks of the largest face on still_frames of frame `frame_index`, the video's fps)."""
+    from neuface.detect.backends import DetectOptions, create_backend
+    from neuface.detect.faces import select_faces
+    from neuface.extract.video import VideoSource
+
+    with VideoSource(video) as src:
+        fps = float(src.info.rate or 25)
+        frame = next((d.to_bgr() for i, d in enumerate(src.frames()) if i == frame_index), None)
+    if frame is None:
+        raise SystemExit(f"{video}: has no frame {frame_index}")
+    det = create_backend(backend, DetectOptions(with_embeddings=False))
+    out = []
+    for img in still_frames(frame, count):
+        faces = select_faces(det.detect_batch([img])[0], 1)
+        if not faces:
+            raise SystemExit(f"{video}: frame {frame_index} lost its face under noise; pick another")
+        out.append(np.asarray(faces[0].landmarks, np.float64))
+    return np.stack(out), fps
+
+
+def measure_still(lms: np.ndarray, fps: float, strength: float) -> tuple[float, float]:
+    """(raw, smoothed) frame-to-frame corner motion over the whole still clip, px/frame."""
+    raw = corner_track(list(lms))
+    sm = corner_track([f[0] for f in smooth_track([[lm] for lm in lms], fps, strength)])
+    return motion(raw), motion(sm)
+
+
 def measure(lms: np.ndarray, fps: float, strength: float) -> dict[str, float]:
     """Jitter (calmest second) and lag (fastest second) of `strength` against the raw landmarks."""
     window = int(round(fps))
@@ -77,7 +127,20 @@ def main() -> None:
     ap.add_argument("--video", type=Path, default=REAL / "talking_head_d3.mp4")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--frames", type=int, default=0, help="only the first N frames (0 = all)")
+    ap.add_argument("--still", type=int, default=None, metavar="FRAME",
+                    help="hold this frame still (fresh noise each frame) and measure jitter as plain motion")
+    ap.add_argument("--still-frames", type=int, default=90, help="length of the --still clip")
     args = ap.parse_args()
+    if args.still is not None:
+        lms, fps = still_landmarks(args.video, args.still, args.still_frames, args.backend)
+        print(f"{args.video.name} frame {args.still} held still for {len(lms)} frames at {fps:g} fps, "
+              f"backend {args.backend}; frame-to-frame corner motion (all jitter: the head does not move)")
+        print(f"{'strength':>8} {'raw':>7} {'smoothed':>8} {'less':>6}")
+        for strength in (0.25, 0.5, 0.75, 1.0):
+            raw, sm = measure_still(lms, fps, strength)
+            mark = " (default)" if strength == DEFAULT_STRENGTH else ""
+            print(f"{strength:8.2f} {raw:7.3f} {sm:8.3f} {raw / sm:5.1f}x{mark}")
+        return
     lms, fps = video_landmarks(args.video, args.backend, args.frames)
     if np.isnan(lms).any():
         raise SystemExit(f"{args.video}: some frames have no face; pick a one-face video")

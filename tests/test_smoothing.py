@@ -161,6 +161,28 @@ def test_real_video_less_tremble_under_one_frame_lag(real_landmarks) -> None:
     assert abs(lag_frames(raw, raw, window)) < 0.05
 
 
+def test_still_head_jitter_at_least_halved(real_media) -> None:
+    """A still head as a static camera films it: frame 100 of talking_head_d3 held for 45 frames, fresh sensor
+    noise (sigma 3/255) and a JPEG round trip each (benchmarks/smoothing_bench.py --still). The true motion is
+    zero, so the plain frame-to-frame corner motion is all jitter, and the issue's goal (>= 2x less) applies
+    to it directly. Measured: 0.84 -> 0.125 px/frame (6.7x, 90 frames). Tolerance from the filter's maths: a
+    first-order low-pass y += a (x - y) over white jitter leaves a frame-difference RMS of a / sqrt(2 - a)
+    of the input's; at rest (1 Hz cutoff, 30 fps) a = 0.173, i.e. 7.8x less, and 2x less needs only
+    a <= 0.82, an effective cutoff <= 22 Hz. So the test fails only when smoothing is as good as off, whatever
+    the detector's noise level; the beta term (cutoff rising with the jitter's own speed) is why 6.7 < 7.8."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from smoothing_bench import measure_still, still_landmarks
+
+    lms, fps = still_landmarks(real_media / "talking_head_d3.mp4", 100, 45)
+    raw, smoothed = measure_still(lms, fps, DEFAULT_STRENGTH)
+    assert raw > 0.2  # the noise really makes the detector jitter (else the ratio means nothing)
+    assert raw / smoothed >= 2.0
+    # the same clip unsmoothed is the raw track: strength 0 is identity
+    assert measure_still(lms, fps, 0.0) == (raw, raw)
+
+
 def test_merge_smooth_vs_no_smooth(tmp_path, real_media) -> None:
     """Both run; the first frame (a track's first sample passes raw) is identical, later frames differ only
     slightly: the face moves by the smoothing's sub-pixel-to-pixel correction, not elsewhere."""
