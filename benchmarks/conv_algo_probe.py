@@ -7,7 +7,9 @@ FLOPs; Winograd F(2,3) / F(4,3) do 2.25x / 4x fewer multiplications. Timed here 
 
 The Winograd conv is written in torch ops (tile unfold, transforms as einsums, one batched matmul per tile
 position), so autograd gives its backward, in the Winograd domain too. Prints the max relative error against
-the direct conv and the time ratio direct / Winograd (> 1: Winograd faster).
+the direct conv and the time ratio direct / Winograd (> 1: Winograd faster). Then, forward only, the
+Winograd conv torch ships natively, NNPACK's (`torch._nnpack_spatial_convolution`: no backward), against
+the same baseline.
 """
 
 from __future__ import annotations
@@ -91,6 +93,17 @@ def shape_row(n: int, c: int, side: int, k: int, reps: int) -> str:
     return row
 
 
+@torch.no_grad()
+def nnpack_row(n: int, c: int, side: int, k: int, reps: int) -> str:
+    x, w, bias = torch.randn(n, c, side, side), torch.randn(k, c, 3, 3) * 0.02, torch.zeros(k)
+    ref = F.conv2d(x, w, bias, padding=1)
+    err = ((torch._nnpack_spatial_convolution(x, w, bias, [1, 1], [1, 1]) - ref).abs().max()
+           / ref.abs().max()).item()
+    direct = best_time(lambda: F.conv2d(x, w, bias, padding=1), reps)
+    nnpack = best_time(lambda: torch._nnpack_spatial_convolution(x, w, bias, [1, 1], [1, 1]), reps)
+    return f"{str((n, c, side, k)):<28}{direct * 1e3:>10.0f}{nnpack * 1e3:>10.0f}{err:>9.1e}{direct / nnpack:>6.2f}x"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
@@ -102,6 +115,11 @@ def main() -> None:
         f"{f'F({m},3) ms':>12}{'err':>9}{'ratio':>7}" for m in TRANSFORMS))
     for shape in SHAPES:
         print(shape_row(*shape, args.reps))
+    if torch.backends.nnpack.is_available():
+        print(f"\nforward only: NNPACK (native Winograd) vs oneDNN direct\n{'shape (N, Cin, side, Cout)':<28}"
+              f"{'direct ms':>10}{'NNPACK ms':>10}{'err':>9}{'ratio':>7}")
+        for shape in SHAPES:
+            print(nnpack_row(*shape, args.reps))
 
 
 if __name__ == "__main__":
