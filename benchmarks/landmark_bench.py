@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from annotate_landmarks import ANNOTATIONS, load_image  # noqa: E402
 from detect_quality import REAL, corner_jitter, video_frames  # noqa: E402
 from landmark_media import hog_boxes, iter_frames, retina_faces  # noqa: E402
+from neuface.atomic import atomic_path  # noqa: E402
 from neuface.detect.landmarks import create_landmarker  # noqa: E402
 from neuface.detect.landmarks.predictor import DlibFivePointLandmarker, Landmarker, predict  # noqa: E402
 from neuface.detect.landmarks.quality import (  # noqa: E402
@@ -179,7 +180,8 @@ def dump_faces(faces: list[dict], path: Path) -> None:
         arrays.update({f"face{k}_id": np.array(f["id"]), f"face{k}_rgb": f["rgb"], f"face{k}_truth": f["truth"],
                        f"face{k}_box": np.asarray(f["box"], np.float64), f"face{k}_kps5": np.asarray(f["kps5"]),
                        f"face{k}_auto": auto.landmarks(f["rgb"], f["box"], f["kps5"])})
-    np.savez_compressed(path, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a handle: numpy would append .npz to a bare name
+        np.savez_compressed(fh, **arrays)
     print(f"wrote {len(faces)} faces to {path}")
 
 
