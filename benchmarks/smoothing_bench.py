@@ -104,18 +104,22 @@ def still_landmarks(video: Path, frame_index: int, count: int, backend: str = "a
     return np.stack(out), fps
 
 
+def corner_tracks(lms: np.ndarray, fps: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(raw, smoothed) whole-face crop corner tracks of one face's landmarks over time."""
+    raw = corner_track(list(lms))
+    return raw, corner_track([f[0] for f in smooth_track([[lm] for lm in lms], fps, strength)])
+
+
 def measure_still(lms: np.ndarray, fps: float, strength: float) -> tuple[float, float]:
     """(raw, smoothed) frame-to-frame corner motion over the whole still clip, px/frame."""
-    raw = corner_track(list(lms))
-    sm = corner_track([f[0] for f in smooth_track([[lm] for lm in lms], fps, strength)])
+    raw, sm = corner_tracks(lms, fps, strength)
     return motion(raw), motion(sm)
 
 
 def measure(lms: np.ndarray, fps: float, strength: float) -> dict[str, float]:
     """Jitter (calmest second) and lag (fastest second) of `strength` against the raw landmarks."""
     window = int(round(fps))
-    raw = corner_track(list(lms))
-    sm = corner_track([f[0] for f in smooth_track([[lm] for lm in lms], fps, strength)])
+    raw, sm = corner_tracks(lms, fps, strength)
     r, s, ratio = jitter_ratio(raw, sm, window)
     calm = window_by_motion(raw, window)
     return {"raw_jitter": r, "smooth_jitter": s, "ratio": ratio, "raw_motion": motion(raw[calm]),
