@@ -3,12 +3,16 @@
     python benchmarks/train_bench.py                         # CPU: LIAE-UD res 128 batch 4 (the issue's setting)
     python benchmarks/train_bench.py --res 256 --batch 16 --device cuda --precision bf16   # GPU figures
     python benchmarks/train_bench.py --processes 5           # median and spread over 5 fresh processes
+    python benchmarks/train_bench.py --processes 5 --tf-python /tmp/tfv/bin/python   # and DFL's step, same run
 
 Baseline: `SAEHDTrainer.train_step` on one pre-built batch already on the device (model step only).
 Measured: the training loop's path - loader worker processes (or the batched GPU warp) -> device -> step.
 Blocks of both alternate so background load hits them alike; medians of per-iteration times are compared.
 Also prints the loader's own rate (batches/s with no model running). Faces: the DFL fixture faces when
 present, else synthetic ones (the loader's cost does not depend on image content).
+With `--tf-python` (a Python with tensorflow-cpu, see tf_saehd_step.py) DFL's own step is timed too, in a
+fresh process before each neuface one, and the end-to-end iteration is given as a ratio of it (the issue's
+"<= 0.3x DFL's step in the same run").
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import dfl_baseline
 from neuface.runtime import (
     choose_precision,
     configure_backends,
@@ -99,6 +104,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--ct-mode", default=None)
     ap.add_argument("--processes", type=int, default=0,
                     help="measure in N fresh processes, one after another, and report the median and spread")
+    ap.add_argument("--tf-python", default=None,
+                    help="a Python with tensorflow-cpu: time DFL's step in this run (default: $NEUFACE_TF_PYTHON)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one child's figures, for --processes
     return ap.parse_args()
 
@@ -154,7 +161,8 @@ def measure(args: argparse.Namespace) -> dict:
     return {"setting": setting, "step_only": step_only, "end_to_end": end_to_end, "loader_rate": loader_rate}
 
 
-def report(figures: dict, batch: int) -> None:
+def report(figures: dict, batch: int) -> float:
+    """Prints one process's figures; returns the end-to-end median (seconds per iteration)."""
     step_only, end_to_end = figures["step_only"], figures["end_to_end"]
     s_med, e_med = statistics.median(step_only), statistics.median(end_to_end)
     print(figures["setting"])
@@ -166,6 +174,7 @@ def report(figures: dict, batch: int) -> None:
     print(f"loader alone: {loader_rate:.1f} batches/s ({loader_rate * batch * 2:.0f} samples/s)")
     ratio = e_med / s_med
     print(f"end-to-end / step-only time ratio: {ratio:.3f} (pipeline cost {100 * (ratio - 1):+.1f} %; goal <= +10 %)")
+    return e_med
 
 
 def spread(values: list[float]) -> tuple[float, float]:
@@ -177,20 +186,38 @@ def spread(values: list[float]) -> tuple[float, float]:
 def fresh_processes(args: argparse.Namespace) -> None:
     """The figures in N fresh processes one after another: what N separate runs of a user see."""
     child = [sys.executable, __file__, "--json", *sys.argv[1:]]
-    rows = []
+    tf_python = dfl_baseline.tf_python(args.tf_python)
+    rows, tf_medians = [], []
     for i in range(args.processes):
+        if tf_python:
+            tf_medians.append(dfl_tf_median(tf_python, args))
         out = subprocess.run(child, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         fig = json.loads(out)
         rows.append((statistics.median(fig["step_only"]), statistics.median(fig["end_to_end"])))
-        print(f"process {i + 1}: step only {rows[-1][0] * 1e3:.0f} ms/it, end to end {rows[-1][1] * 1e3:.0f} ms/it",
-              flush=True)
+        print(f"process {i + 1}: step only {rows[-1][0] * 1e3:.0f} ms/it, end to end {rows[-1][1] * 1e3:.0f} ms/it"
+              + (f", DFL's TensorFlow step {tf_medians[-1] * 1e3:.0f} ms" if tf_medians else ""), flush=True)
     if rows:
         print(fig["setting"])
-    for label, values in (("model step only", [r[0] for r in rows]), ("end to end", [r[1] for r in rows])):
+    series = [("model step only", [r[0] for r in rows]), ("end to end", [r[1] for r in rows])]
+    if tf_medians:
+        series.append(("DFL's TensorFlow step", tf_medians))
+    medians = {}
+    for label, values in series:
         med, frac = spread(values)
+        medians[label] = med
         print(f"{label} over {len(values)} fresh processes: median {med * 1e3:.0f} ms/it, min {min(values) * 1e3:.0f}, "
               f"max {max(values) * 1e3:.0f}, spread +-{frac * 100:.1f} % of the median (goal <= 10 %)")
     print(f"load average {os.getloadavg()[0]:.1f}")
+    if tf_medians:
+        print(dfl_baseline.ratio_line(medians["end to end"], medians["DFL's TensorFlow step"],
+                                      "DFL's TensorFlow step measured in this run, end to end"))
+
+
+def dfl_tf_median(python: str, args: argparse.Namespace) -> float:
+    """DFL's step (LIAE-UD, default dims) at this run's resolution and batch, in a fresh TensorFlow process."""
+    if args.archi != "liae-ud":
+        raise SystemExit("--tf-python: tf_saehd_step.py rebuilds LIAE-UD only; use --archi liae-ud")
+    return dfl_baseline.tf_step(python, args.res, args.batch, args.iters * args.blocks, args.warmup)["median"]
 
 
 def main() -> None:
@@ -205,7 +232,11 @@ def main() -> None:
     if args.processes:
         fresh_processes(args)
     else:
-        report(measure(args), args.batch)
+        end_to_end = report(measure(args), args.batch)
+        if tf_python := dfl_baseline.tf_python(args.tf_python):
+            tf_med = dfl_tf_median(tf_python, args)
+            print(f"DFL's TensorFlow step (tf_saehd_step.py, this run): median {tf_med * 1e3:.0f} ms")
+            print(dfl_baseline.ratio_line(end_to_end, tf_med, "DFL's TensorFlow step measured in this run, end to end"))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 """One full SAEHD training step (forward src/dst, losses, backward, AdaBelief) of LIAE-UD res 128, batch 4,
-default dims, on random inputs; compared with DFL's own TensorFlow step on this machine type
-(../shared/fixtures/models/timing_saehd_liae_ud_128_bs4_cpu.json) and with a plain fp32 neuface step
+default dims, on random inputs; compared with DFL's TensorFlow step and with a plain fp32 neuface step
 (eager, unfused optimizer) measured in the same run.
 
     python benchmarks/train_step_bench.py [--steps 10] [--warmup 3] [--device cpu] [--skip-baseline]
     python benchmarks/train_step_bench.py --processes 5 --skip-baseline   # median and spread over 5 fresh processes
     python benchmarks/train_step_bench.py --flops --precision fp32        # how close the step is to the CPU's peak
+    python benchmarks/train_step_bench.py --tf-python /tmp/tfv/bin/python # DFL's step timed in the same run
+
+DFL's step: with `--tf-python` (a Python with tensorflow-cpu; see tf_saehd_step.py) it is DFL's graph rebuilt
+in TensorFlow and timed on this machine in the same run (with `--processes`, alternating with neuface's
+processes, each side's spread reported); without it, the figure recorded on an Intel Xeon VM
+(../shared/fixtures/models/timing_saehd_liae_ud_128_bs4_cpu.json), comparable only across machines.
 
 The header names the CPU and its features (AVX2 / AVX-512 / AMX / bf16) and the precision `auto` picks: on
 AVX2-only CPUs that is fp32, on AVX512-BF16/AMX ones bf16. `--keep-denormals` turns off the flush-to-zero
@@ -22,10 +27,10 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+import dfl_baseline
 from neuface.runtime import (
     autocast,
     choose_precision,
@@ -37,8 +42,6 @@ from neuface.runtime import (
 from neuface.train.model import build_model
 from neuface.train.options import SAEHDOptions
 from neuface.train.step import SAEHDBatch, SAEHDTrainer
-
-DFL_TIMING = Path(__file__).resolve().parents[1].parent / "shared/fixtures/models/timing_saehd_liae_ud_128_bs4_cpu.json"
 
 
 def make_batch(res: int, batch: int, seed: int = 0) -> SAEHDBatch:
@@ -83,7 +86,9 @@ def summary(name: str, measured: tuple[list[float], list[float]]) -> tuple[float
 
 
 def fresh_processes(args: argparse.Namespace) -> None:
-    """The neuface step's median in N fresh processes, one after another: what one run of a user sees."""
+    """The neuface step's median in N fresh processes, one after another: what one run of a user sees.
+    With a TensorFlow Python, DFL's step runs in a fresh process before each of them, so both see the
+    same machine state."""
     import subprocess
     import sys
 
@@ -91,19 +96,31 @@ def fresh_processes(args: argparse.Namespace) -> None:
              "--res", str(args.res), "--batch", str(args.batch), "--device", args.device, "--precision",
              args.precision] + (["--keep-denormals"] if args.keep_denormals else []) + (
              ["--channels-last"] if args.channels_last else [])
-    medians = []
+    tf_python = dfl_baseline.tf_python(args.tf_python)
+    medians, tf_medians = [], []
     for i in range(args.processes):
+        if tf_python:
+            tf_medians.append(dfl_baseline.tf_step(tf_python, args.res, args.batch, args.steps, args.warmup)["median"])
         out = subprocess.run(child, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         medians.append(json.loads(out)["median"])
-        print(f"process {i + 1}: median {medians[-1]:.3f} s/step", flush=True)
+        print(f"process {i + 1}: neuface median {medians[-1]:.3f} s/step"
+              + (f", DFL's TensorFlow step {tf_medians[-1]:.3f} s" if tf_medians else ""), flush=True)
+    med = spread_line("neuface step", medians)
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    if tf_medians:
+        tf_med = spread_line("DFL's TensorFlow step", tf_medians)
+        print(dfl_baseline.ratio_line(med, tf_med, "DFL's TensorFlow step measured in this run"))
+    elif (dfl := dfl_baseline.recorded(args.res, args.batch)) and args.device == "cpu":
+        print(dfl_baseline.ratio_line(med, dfl, f"DFL's recorded median {dfl:.3f} s (another machine)"))
+
+
+def spread_line(label: str, medians: list[float]) -> float:
+    """Prints the median, range and spread (largest distance from the median, % of it); returns the median."""
     med = statistics.median(medians)
     spread = max(abs(m - med) for m in medians) / med
-    print(f"neuface step over {len(medians)} fresh processes: median {med:.3f} s, min {min(medians):.3f} s, "
-          f"max {max(medians):.3f} s, spread +-{spread * 100:.1f} % of the median (goal <= 10 %); "
-          f"load average {os.getloadavg()[0]:.1f}")
-    if DFL_TIMING.is_file() and args.res == 128 and args.batch == 4 and args.device == "cpu":
-        dfl = json.loads(DFL_TIMING.read_text())["train_step_s"]
-        print(f"ratio vs DFL's recorded median {dfl['median']:.3f} s: {med / dfl['median']:.2f}x (goal <= 0.30x)")
+    print(f"{label} over {len(medians)} fresh processes: median {med:.3f} s, min {min(medians):.3f} s, "
+          f"max {max(medians):.3f} s, spread +-{spread * 100:.1f} % of the median (goal <= 10 %)")
+    return med
 
 
 def flops_report(args: argparse.Namespace, step_s: float) -> None:
@@ -153,6 +170,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=0,
                     help="run the neuface step in N fresh processes and report their medians' spread")
     ap.add_argument("--flops", action="store_true", help="count the step's GFLOP and compare with a reference conv")
+    ap.add_argument("--tf-python", default=None,
+                    help="a Python with tensorflow-cpu: time DFL's step in this run (default: $NEUFACE_TF_PYTHON)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one child's result, for --processes
     args = ap.parse_args()
     device = resolve_device(args.device)
@@ -175,11 +194,14 @@ def main() -> None:
         base, base_cpu = summary("baseline: neuface fp32, unfused AdaBelief", time_steps("fp32", False, args))
         print(f"ratio vs fp32 unfused baseline (same run): wall {fast / base:.2f}x, "
               f"CPU time {fast_cpu / base_cpu:.2f}x")
-    if DFL_TIMING.is_file() and args.res == 128 and args.batch == 4 and args.device == "cpu":
-        dfl = json.loads(DFL_TIMING.read_text())["train_step_s"]
-        print(f"DFL TensorFlow step (recorded in {DFL_TIMING.name}, Intel Xeon 2 vCPU): "
-              f"median {dfl['median']:.3f} s, min {dfl['min']:.3f} s")
-        print(f"ratio vs DFL median: {fast / dfl['median']:.2f}x (goal <= 0.30x)")
+    if tf_python := dfl_baseline.tf_python(args.tf_python):
+        tf = dfl_baseline.tf_step(tf_python, args.res, args.batch, args.steps, args.warmup)
+        print(f"DFL's TensorFlow step (tf_saehd_step.py, TensorFlow {tf['tf_version']}, this run): "
+              f"median {tf['median']:.3f} s, min {tf['min']:.3f} s over {len(tf['times'])} steps")
+        print(dfl_baseline.ratio_line(fast, tf["median"], "DFL's TensorFlow step measured in this run"))
+    elif (dfl := dfl_baseline.recorded(args.res, args.batch)) and args.device == "cpu":
+        print(f"DFL's TensorFlow step (recorded on an Intel Xeon 2 vCPU VM, not this run): median {dfl:.3f} s")
+        print(dfl_baseline.ratio_line(fast, dfl, "DFL's recorded median"))
 
 
 if __name__ == "__main__":
