@@ -56,11 +56,33 @@ def test_precision_overrides_and_errors() -> None:
     assert runtime.Precision("fp32").autocast_dtype is None
 
 
-def test_cpu_auto_precision_follows_cpu_flags() -> None:
+def test_cpu_auto_precision_follows_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     flags = runtime.cpu_flags()
     native = "amx_bf16" in flags or "avx512_bf16" in flags
     assert runtime.cpu_has_native_bf16() is native
     assert runtime.choose_precision(torch.device("cpu")).name == ("bf16" if native else "fp32")
+
+
+@pytest.mark.parametrize(("var", "value", "capped"), [
+    ("ONEDNN_MAX_CPU_ISA", "AVX2", True), ("ONEDNN_MAX_CPU_ISA", "avx512_core", True),
+    ("ONEDNN_MAX_CPU_ISA", "ALL", False), ("ONEDNN_MAX_CPU_ISA", "avx512_core_amx", False),
+    ("ATEN_CPU_CAPABILITY", "avx2", True), ("ATEN_CPU_CAPABILITY", "avx512", False)])
+def test_isa_cap_in_the_environment_decides_like_the_hardware(monkeypatch: pytest.MonkeyPatch, var: str,
+                                                               value: str, capped: bool) -> None:
+    """An AVX512-BF16 CPU held to AVX2 by oneDNN's or aten's variable trains in fp32, as an AVX2-only CPU does."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setenv(var, value)
+    cpu = torch.device("cpu")
+    assert runtime.isa_cap() == (f"{var}={value}" if capped else None)
+    hardware = runtime.cpu_has_native_bf16(honour_caps=False)
+    assert runtime.cpu_has_native_bf16() is (hardware and not capped)
+    assert runtime.choose_precision(cpu).name == ("bf16" if hardware and not capped else "fp32")
+    assert (f"held to {var}={value}" in runtime.cpu_description()) is capped
+    if hardware and capped:
+        assert runtime.precision_reason(cpu).startswith(f"fp32: {var}={value} holds torch below")
 
 
 def test_cpu_flags_read_from_proc() -> None:

@@ -130,8 +130,13 @@ def device_checks(device: str, precision: str) -> list[Check]:
         out.append(Check("device", f"precision ({precision})", runtime.precision_reason(dev, precision)))
     except NeufaceError as exc:
         out.append(Check("device", f"precision ({precision})", str(exc), FAIL))
-    out.append(Check("device", "cpu native bf16", "yes (AMX/AVX512-BF16)" if runtime.cpu_has_native_bf16() else "no",
-                     INFO))
+    if runtime.cpu_has_native_bf16():
+        bf16 = "yes (AMX/AVX512-BF16)"
+    elif runtime.cpu_has_native_bf16(honour_caps=False):
+        bf16 = f"in hardware, but {runtime.isa_cap()} holds torch below it"
+    else:
+        bf16 = "no"
+    out.append(Check("device", "cpu native bf16", bf16, INFO))
     out.append(Check("device", "cpu", runtime.cpu_description(), INFO))
     cuda = runtime.cuda_summary()
     if cuda["cuda_available"]:

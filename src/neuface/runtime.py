@@ -55,7 +55,28 @@ def cpu_description() -> str:
         pass
     flags = cpu_flags()
     present = [f for f in CPU_FEATURES if f in flags] or ["no AVX2"]
-    return f"{model} ({', '.join(present)})"
+    cap = isa_cap()
+    return f"{model} ({', '.join(present)}{f'; held to {cap}' if cap else ''})"
+
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA) at or above AVX512_CORE_BF16: caps that still let it run bf16 natively.
+_ONEDNN_BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
+                               "AVX10_1_512_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16", "DEFAULT", "ALL"})
+
+
+def isa_cap() -> str | None:
+    """The environment variable that holds torch's CPU kernels below this CPU's bf16 instructions, if any.
+
+    Why: `ONEDNN_MAX_CPU_ISA=AVX2` (oneDNN's convolutions) or `ATEN_CPU_CAPABILITY=avx2|default` (torch's own
+    kernels) make an AVX512-BF16 CPU run like an AVX2-only one - how the benchmarks measure AVX2 CPUs - and
+    bf16 is then emulated, so `auto` must pick fp32 there as on a real AVX2 CPU."""
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip()
+    if onednn and onednn.upper() not in _ONEDNN_BF16_ISAS:
+        return f"ONEDNN_MAX_CPU_ISA={onednn}"
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").strip()
+    if aten.lower() in ("avx2", "default"):
+        return f"ATEN_CPU_CAPABILITY={aten}"
+    return None
 
 
 def precision_reason(device: torch.device, override: str = "auto") -> str:
@@ -67,14 +88,19 @@ def precision_reason(device: torch.device, override: str = "auto") -> str:
         return f"{chosen}: {'native bf16 (Ampere or newer)' if chosen == 'bf16' else 'fp16 on a pre-Ampere GPU'}"
     if chosen == "bf16":
         return "bf16: this CPU has native bf16 (AVX512-BF16/AMX), which runs SAEHD about 2x faster than fp32"
+    if cpu_has_native_bf16(honour_caps=False):
+        return (f"fp32: {isa_cap()} holds torch below this CPU's bf16 instructions, where bf16 is emulated and "
+                "slower than fp32; denormals are flushed to zero")
     return ("fp32: this CPU has no native bf16 (AVX2 or plain AVX-512), where bf16 is emulated and slower than "
             "fp32; denormals are flushed to zero (DFL's tiny weights otherwise hit slow denormal arithmetic)")
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with AMX-BF16 or AVX512-BF16, where bf16 autocast is faster than fp32."""
+def cpu_has_native_bf16(honour_caps: bool = True) -> bool:
+    """True on CPUs with AMX-BF16 or AVX512-BF16, where bf16 autocast is faster than fp32 - unless the
+    environment holds torch below those instructions (`isa_cap`; `honour_caps=False` asks the hardware only)."""
     flags = cpu_flags()
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    hardware = "amx_bf16" in flags or "avx512_bf16" in flags
+    return hardware and not (honour_caps and isa_cap())
 
 
 def cuda_available() -> bool:
