@@ -43,6 +43,26 @@ def _weights(model) -> dict[str, np.ndarray]:
             for k, v in part.state_dict().items()}
 
 
+def _record_first_gradients(model, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Wrap each optimizer's step so that its first call scales the gradients by `scale` (every call) and
+    stores what the update then sees, keyed `<optimizer>.<variable index>`."""
+    first: dict[str, np.ndarray] = {}
+    for name, opt in model.optimizer_parts():
+        inner = opt.step
+
+        def step(inner=inner, opt=opt, name=name) -> None:
+            for i, v in enumerate(opt.variables):
+                if v.param.grad is not None:
+                    if scale != 1.0:
+                        v.param.grad.mul_(scale)
+                    if opt.iters == 0:
+                        first[f"{name}.{i}"] = v.param.grad.detach().numpy().copy()
+            inner()
+
+        opt.step = step
+    return first
+
+
 def _rank_main(rank: int, world: int, init_file: str, out: str) -> None:
     import torch.distributed as dist
 
@@ -52,12 +72,14 @@ def _rank_main(rank: int, world: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     model, batches = _setup(seed=rank)  # different init per rank: the broadcast must make them equal
     info = ddp.DistInfo(rank=rank, world=world, device=torch.device("cpu"))
+    first = _record_first_gradients(model)  # wrapped inside the averaging: records the averaged gradients
     SaehdEngine._sync_replicas(model, info)
     trainer = SAEHDTrainer(model)
     half = 4 // world
     for b in batches:
         trainer.train_step(SAEHDBatch(*[t[rank * half:(rank + 1) * half] for t in b]))
     np.savez(f"{out}_{rank}.npz", **_weights(model))
+    np.savez(f"{out}_{rank}_grads.npz", **first)
     dist.barrier()
     dist.destroy_process_group()
 
@@ -87,16 +109,7 @@ def test_two_ranks_of_batch_2_equal_one_process_of_batch_4_with_halved_loss(tmp_
     model, batches = _setup(seed=0)  # rank 0's initial weights
     opts = [opt for _, opt in model.optimizer_parts()]
     assert all(isinstance(o, AdaBelief) and o.lr_cos == 0 and o.lr_dropout == 1.0 for o in opts)
-    for opt in opts:
-        inner = opt.step
-
-        def halved(inner=inner, opt=opt) -> None:
-            for v in opt.variables:
-                if v.param.grad is not None:
-                    v.param.grad.mul_(0.5)  # d(0.5 * summed loss)
-            inner()
-
-        opt.step = halved
+    first = _record_first_gradients(model, scale=0.5)  # d(0.5 * summed loss)
     trainer = SAEHDTrainer(model)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # like the ranks
@@ -111,24 +124,37 @@ def test_two_ranks_of_batch_2_equal_one_process_of_batch_4_with_halved_loss(tmp_
     moved = max(float(np.abs(single[k] - initial[k]).max()) for k in single)
     assert moved > 1e-4  # the steps did change the weights
 
-    # Even with equal thread counts the gradients are summed in a different order (a batch of 4 in one kernel
-    # against two batches of 2 all-reduced; the kernels' blocking also depends on the CPU's instruction set),
-    # and AdaBelief divides each gradient by its own running spread: where a gradient is mostly rounding noise
-    # (large terms cancelling), that noise moves the weight by a sizeable fraction of lr, in either direction.
-    # Two sound checks that hold whatever the rounding:
-    # 1. per weight, each run stays within the displacement bound of the shared start, so they differ by at
-    #    most twice that bound (29 lr = 1.5e-3 for 3 steps);
-    # 2. such weights are rare: on one AVX-512 machine 12 of 3.0M differ by more than lr/10 (max 0.14 lr);
-    #    1 % is a wide margin, while an unhalved loss (a gradient twice too large) moves 93 % of the weights
-    #    by more than lr/10 through the eps term, and a wrong batch split or a missed broadcast far more.
+    # 1. The first step starts from the same weights in both runs, so its averaged gradients must equal the
+    #    halved batch-4 gradients up to float32 rounding: the two runs sum the same terms in another order (a
+    #    batch of 4 in one kernel against two batches of 2 all-reduced; the kernels' blocking also depends on
+    #    the CPU's instruction set). The longest sums are the weight gradients' reductions over batch x pixels
+    #    x taps, up to 4*64*64*9 = 147k products; float32's worst-case summation error there is n*u =
+    #    147k * 6e-8 = 0.9 % of the sum of the terms' sizes, and the terms' sizes cannot exceed the largest
+    #    gradient by much more than their count while cancellations keep the sum small, so the test takes the
+    #    typical (random-walk) error sqrt(n)*u = 2.3e-5 of the tensor's largest gradient, times a depth factor
+    #    of ~40 for the errors carried back through the ~20 layers: 1e-3 of the tensor's largest gradient
+    #    (measured: 2.4e-6 to 5.9e-6 with torch's kernels held to SSE4.1, AVX2 or run at AVX-512). An unhalved
+    #    loss is off by 50 % of the largest gradient, a wrong batch split or a missed average by tens of %.
+    grads = [dict(np.load(f"{out}_{r}_grads.npz")) for r in range(2)]
+    assert grads[0].keys() == first.keys() and len(first) > 10
+    worst = 0.0
+    for k, g in first.items():
+        np.testing.assert_array_equal(grads[0][k], grads[1][k])  # one all-reduce result on every rank
+        scale = float(np.abs(g).max())
+        assert scale > 0.0, k
+        rel = float(np.abs(grads[0][k] - g).max()) / scale
+        worst = max(worst, rel)
+        assert rel <= 1e-3, (k, rel)
+    # 2. Later steps start from weights that already differ by that rounding, and AdaBelief moves a weight by
+    #    about lr * sign(gradient) whatever its size, so where a gradient is mostly rounding noise (large terms
+    #    cancelling) the runs part by up to the displacement bound: per weight, each run stays within it of the
+    #    shared start, so they differ by at most twice that bound (29 lr = 1.5e-3 for 3 steps). How many
+    #    weights part that way depends on the CPU's kernels (12 of 3.0M by more than lr/10 on one AVX-512 CPU,
+    #    36k on an AVX2 EPYC), so that count is not a test; the replicas must stay identical whatever it is.
     lr, b1, b2 = opts[0].lr, opts[0].beta_1, opts[0].beta_2
     bound = 2 * _adabelief_displacement_bound(lr, STEPS, b1, b2)
-    far = 0
-    total = 0
     for k, v in single.items():
         np.testing.assert_array_equal(ranks[0][k], ranks[1][k])  # replicas stay identical
         diff = np.abs(ranks[0][k] - v)
         assert float(diff.max()) <= bound, (k, float(diff.max()), bound)
-        far += int((diff > lr / 10).sum())
-        total += diff.size
-    assert far <= 0.01 * total, (far, total)
+    print(f"first-step gradients: largest difference {worst:.2e} of a tensor's largest gradient")
